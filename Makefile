@@ -1,0 +1,66 @@
+# tiktok-capi — one command surface, the same locally and in CI.
+# Every target creates/refreshes the virtual environment it needs (.venv).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+.PHONY: venv
+venv: $(STAMP) ## Create the virtual environment and install everything
+
+.PHONY: run
+run: $(STAMP) ## Run the embedded demo: broker + TikTok emulator + consumer, on a sample storefront dataset
+	$(VENV)/bin/tiktok-capi demo
+
+.PHONY: test
+test: lint typecheck pytest ## Run the whole test suite: ruff, mypy --strict, pytest
+
+.PHONY: lint
+lint: $(STAMP) ## ruff (lint + format check)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+.PHONY: fmt
+fmt: $(STAMP) ## Format and auto-fix with ruff
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+.PHONY: typecheck
+typecheck: $(STAMP) ## mypy --strict on mapping/ and consumer/
+	$(VENV)/bin/mypy
+
+.PHONY: pytest
+pytest: $(STAMP) ## pytest (unit + integration against a real broker and the emulator)
+	$(PY) -m pytest -q
+
+.PHONY: bench
+bench: bench-mapping bench-emulator bench-e2e ## All benchmarks (print figures)
+
+.PHONY: bench-mapping
+bench-mapping: $(STAMP) ## Pure mapping throughput (events/s, one core)
+	$(PY) -m bench.mapping
+
+.PHONY: bench-emulator
+bench-emulator: $(STAMP) ## Emulator throughput (events/s accepted in 1,000-event requests)
+	$(PY) -m bench.emulator
+
+.PHONY: bench-e2e
+bench-e2e: $(STAMP) ## End to end: 200,000 events from a pre-filled topic to the emulator (events/s, peak RSS)
+	$(PY) -m bench.e2e
+
+.PHONY: clean
+clean: ## Remove the virtual environment and caches
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build *.egg-info

@@ -1,0 +1,7 @@
+"""`python -m consumer` is the same as the `tiktok-capi` command."""
+
+import sys
+
+from consumer.cli import main
+
+sys.exit(main())

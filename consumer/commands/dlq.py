@@ -1,0 +1,17 @@
+"""`tiktok-capi dlq` — placeholder until its issue lands."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    """Add the `dlq` sub-command."""
+    parser = subparsers.add_parser("dlq", help="(not implemented yet)")
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    print("tiktok-capi dlq: not implemented yet")
+    return 2

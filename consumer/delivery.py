@@ -1,0 +1,76 @@
+"""Values exchanged between the sender (HTTP side) and the poll loop (Kafka side).
+
+The sender turns one batch of pre-encoded TikTok events into a :class:`BatchOutcome` that says,
+for every event of the batch, what the poll loop does next with its record:
+
+- ``delivered``         -> resolved (offset may advance)
+- ``invalid``           -> dead-letter that record (TikTok rejected the event itself: 40002 and kin)
+- ``failed``            -> next retry tier (transient errors past the in-process budget)
+- ``destination_down``  -> hold every not-delivered record and pause consumption (auth/permission)
+
+Errors are classified by what the caller does next (see :data:`ErrorClass`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+__all__ = ["BatchOutcome", "ErrorClass", "ErrorInfo", "Sender"]
+
+# throttled / transient: back off and retry (in-process, then retry tiers);
+# invalid: permanent for the offending event(s) -> dead-letter them;
+# auth: token/permission/pixel problem -> stop the destination, probe until it works;
+# misconfigured: a setting is wrong (e.g. partner name) -> stop the destination.
+ErrorClass = Literal["throttled", "transient", "invalid", "auth", "misconfigured"]
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """One failure as the caller needs it; ``message`` is PII-free and token-free."""
+
+    error_class: ErrorClass
+    message: str
+    code: int | None = None  # TikTok's `code`, when the body had one
+    request_id: str | None = None  # TikTok's `request_id`, when the body had one
+    http_status: int | None = None
+    retry_after_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """The fate of every event of one batch (indexes into the batch passed to ``deliver``).
+
+    Every index appears in exactly one of ``delivered``, ``invalid``, ``failed`` and ``held``.
+    """
+
+    delivered: tuple[int, ...] = ()
+    invalid: tuple[tuple[int, ErrorInfo], ...] = ()
+    failed: tuple[int, ...] = ()
+    failure: ErrorInfo | None = None  # why ``failed`` failed (last error seen)
+    held: tuple[int, ...] = ()  # not delivered because the destination is down
+    destination_down: ErrorInfo | None = None
+    requests: int = 0  # HTTP requests made for this batch (retries and splits included)
+    request_ids: tuple[str, ...] = ()  # TikTok request ids of the accepted requests
+
+
+class Sender(Protocol):
+    """Delivers batches to the TikTok Events API. Thread-safe; called from sender threads."""
+
+    def deliver(self, events: Sequence[bytes]) -> BatchOutcome:
+        """Send ``events`` (each one TikTok event object, JSON-encoded) and classify the result.
+
+        Retries throttling/5xx/timeouts in-process with backoff (honouring Retry-After) within
+        its budget, and isolates events TikTok rejects as invalid (splitting the batch). Never
+        raises for HTTP or TikTok errors; returns early with ``held`` when :meth:`close` is called.
+        """
+        ...
+
+    def probe(self) -> ErrorInfo | None:
+        """Check the token and pixel without sending a real event; ``None`` when they work."""
+        ...
+
+    def close(self) -> None:
+        """Abort pending backoffs and close the HTTP pool."""
+        ...
