@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 __all__ = ["BatchOutcome", "ErrorClass", "ErrorInfo", "Sender"]
 
@@ -58,8 +58,11 @@ class BatchOutcome:
 class Sender(Protocol):
     """Delivers batches to the TikTok Events API. Thread-safe; called from sender threads."""
 
-    def deliver(self, events: Sequence[bytes]) -> BatchOutcome:
+    def deliver(self, events: Sequence[bytes], links: Sequence[Any] = ()) -> BatchOutcome:
         """Send ``events`` (each one TikTok event object, JSON-encoded) and classify the result.
+
+        ``links`` are OpenTelemetry ``Link``s to the records carried (attached to the span of
+        each request).
 
         Retries throttling/5xx/timeouts in-process with backoff (honouring Retry-After) within
         its budget, and isolates events TikTok rejects as invalid (splitting the batch). Never
