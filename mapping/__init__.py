@@ -1,0 +1,62 @@
+"""CDP (Segment-spec) events -> TikTok Events API 2.0 events. Pure: no I/O, clock or logging.
+
+Usage::
+
+    from mapping import DEFAULT_EVENT_MAP, MappingSettings, Mapped, map_event
+
+    settings = MappingSettings(event_map=DEFAULT_EVENT_MAP, default_phone_region="US")
+    result = map_event(event, settings, now=time.time())
+    if isinstance(result, Mapped):
+        batch.append(result.event)        # exactly one element of the request's `data`
+    else:
+        skipped[result.reason] += 1       # low-cardinality reason code
+
+The event table is data (:data:`DEFAULT_EVENT_MAP`); :func:`load_event_map` applies a user's
+JSON overrides and raises :class:`EventMapError` with a message naming the file and the key.
+See ``docs/mapping.md`` for every field and rule.
+"""
+
+from mapping.events import (
+    DEFAULT_EVENT_MAP,
+    PAGE_KEY,
+    ContentsSource,
+    EventMap,
+    EventMapError,
+    EventRule,
+    load_event_map,
+    parse_event_map,
+)
+from mapping.mapper import SKIP_REASONS, map_event
+from mapping.model import (
+    Mapped,
+    MappingResult,
+    MappingSettings,
+    Skipped,
+    TikTokContent,
+    TikTokEvent,
+    TikTokPage,
+    TikTokProperties,
+    TikTokUser,
+)
+
+__all__ = [
+    "DEFAULT_EVENT_MAP",
+    "PAGE_KEY",
+    "SKIP_REASONS",
+    "ContentsSource",
+    "EventMap",
+    "EventMapError",
+    "EventRule",
+    "Mapped",
+    "MappingResult",
+    "MappingSettings",
+    "Skipped",
+    "TikTokContent",
+    "TikTokEvent",
+    "TikTokPage",
+    "TikTokProperties",
+    "TikTokUser",
+    "load_event_map",
+    "map_event",
+    "parse_event_map",
+]

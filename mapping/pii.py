@@ -1,0 +1,55 @@
+"""Keep raw PII out of the fields TikTok receives unhashed.
+
+User-data fields are hashed (see :mod:`mapping.user`), but CDP events also carry free text (a
+product description, a search query, a form name), URLs and identifiers that TikTok receives as
+they are. A shopper who types their e-mail address into a search box, or a checkout URL with
+``?email=...``, would otherwise leak it. These helpers find e-mail addresses (also
+percent-encoded, ``%40``) everywhere, and phone numbers in free text, and replace them.
+
+Phone numbers are looked for in free text only: identifiers and URLs are full of long digit
+runs (order numbers, barcodes, click ids) that a pattern cannot tell apart from a phone number.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["REDACTED", "has_email", "has_pii", "redact_emails", "redact_pii"]
+
+REDACTED = "[redacted]"
+
+# A token with an "@" (or its percent-encoding) inside; URL delimiters end the token so that a
+# redacted query string keeps its other parameters.
+_EMAIL = re.compile(r"""[^\s@&?#=/;,<>"'()\[\]{}|\\]+(?:@|%40)[^\s@&?#=/;,<>"'()\[\]{}|\\]+""")
+# "+" then at least 7 digits, or at least 9 digits, with up to two separators between digits.
+# Dates (8 digits) and prices survive; "(415) 555-2671" and "+44 20 7946 0958" do not.
+_PHONE = re.compile(r"\+\d(?:[\s().\-/]{0,2}\d){6,}|\(?\d(?:[\s().\-/]{0,2}\d){8,}")
+
+
+def _may_have_email(value: str) -> bool:
+    return "@" in value or "%40" in value
+
+
+def has_email(value: str) -> bool:
+    """Whether ``value`` holds something that looks like an e-mail address."""
+    return _may_have_email(value) and _EMAIL.search(value) is not None
+
+
+def has_pii(value: str) -> bool:
+    """Whether ``value`` holds an e-mail address or a phone number."""
+    return has_email(value) or _PHONE.search(value) is not None
+
+
+def redact_emails(value: str) -> str:
+    """``value`` with e-mail addresses replaced; the same object when there is none."""
+    if not _may_have_email(value):
+        return value
+    redacted, count = _EMAIL.subn(REDACTED, value)
+    return redacted if count else value
+
+
+def redact_pii(value: str) -> str:
+    """``value`` with e-mail addresses and phone numbers replaced; the same object if none."""
+    redacted = redact_emails(value)
+    cleaned, count = _PHONE.subn(REDACTED, redacted)
+    return cleaned if count else redacted

@@ -1,0 +1,49 @@
+"""``event_time``: integer Unix seconds from the event's ``timestamp``, or the current time."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+from mapping.values import kind
+
+__all__ = ["event_time"]
+
+# Numbers above this are taken as milliseconds (1e11 seconds is the year 5138).
+_MILLISECONDS_ABOVE = 1e11
+
+
+def _from_datetime(moment: datetime) -> int:
+    if moment.tzinfo is None:  # Segment timestamps are UTC
+        moment = moment.replace(tzinfo=UTC)
+    return math.floor(moment.timestamp())
+
+
+def event_time(value: object, now: float, notes: list[str]) -> int:
+    """Unix seconds of ``value`` (ISO-8601 text, a datetime, or a Unix number); else ``now``.
+
+    Naive times are UTC. Numbers above 1e11 are read as milliseconds. Unusable values are
+    noted and replaced by ``now``.
+    """
+    fallback = math.floor(now)
+    if value is None:
+        return fallback
+    try:
+        if isinstance(value, str):
+            text = value.strip()
+            if not text:
+                return fallback
+            return _from_datetime(datetime.fromisoformat(text))
+        if isinstance(value, datetime):  # fastavro decodes timestamp-millis to datetime
+            return _from_datetime(value)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ValueError(value)
+            seconds = value / 1000 if abs(value) > _MILLISECONDS_ABOVE else value
+            notes.append("timestamp: a number, read as Unix time")
+            return math.floor(seconds)
+    except (ValueError, OverflowError, OSError):
+        notes.append("timestamp: not an ISO-8601 time; the current time is used")
+        return fallback
+    notes.append(f"timestamp: expected an ISO-8601 string, got {kind(value)}; current time used")
+    return fallback
