@@ -19,10 +19,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from consumer.delivery import ErrorInfo
 from consumer.records import Headers, SourceRecord
+
+if TYPE_CHECKING:
+    from consumer.settings import Settings
 
 __all__ = [
     "HEADER_ATTEMPT",
@@ -189,6 +192,11 @@ class RetryTiers:
             f"{retry_topic_prefix}.{n}" for n in range(1, len(self.delays) + 1)
         )
         self._tier_by_topic = {topic: n for n, topic in enumerate(self.topics, start=1)}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryTiers:
+        """The tiers of ``RETRY_TOPIC``/``RETRY_DELAYS``/``DLQ_TOPIC``."""
+        return cls(settings.retry_topic, settings.retry_delays, settings.dlq_topic)
 
     @property
     def all_topics(self) -> tuple[str, ...]:

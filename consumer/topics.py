@@ -8,12 +8,15 @@ left as they are (a different partition count is logged, not changed).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = ["TopicSetupError", "ensure_topics"]
 
 log = logging.getLogger(__name__)
+
+_LEGAL_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
 
 class TopicSetupError(RuntimeError):
@@ -53,6 +56,13 @@ def ensure_topics(
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
+    illegal = [t for t in topics if not _LEGAL_NAME.match(t) or t in (".", "..")]
+    if illegal:
+        raise TopicSetupError(
+            f"illegal topic names {illegal!r}: use at most 249 of letters, digits, '.', '_', '-'"
+        )
+    if replication_factor is not None and replication_factor < 1:
+        raise TopicSetupError(f"replication factor must be at least 1, got {replication_factor}")
     admin = admin_factory(admin_conf)
     try:
         metadata = admin.list_topics(timeout=timeout)
