@@ -66,8 +66,12 @@ class OutcomeProducer:
     def send(self, record: SourceRecord, route: Route, on_done: OnDone) -> None:
         """Write ``record`` (original key and value bytes) to ``route.topic``.
 
-        Headers are the record's own (minus old ``tiktok-capi.*`` ones) plus ``route.headers``.
-        ``on_done`` runs later, inside :meth:`poll`/:meth:`flush`; never before this returns.
+        Headers are the record's own (minus old ``tiktok-capi.*`` ones) plus ``route.headers``;
+        the partition follows the key (murmur2, as Java producers do), so one key stays in order.
+        ``on_done`` runs later, exactly once, inside :meth:`poll`/:meth:`flush` (never before
+        this returns, so it may call :meth:`send` again). An error means the record is still
+        unresolved: librdkafka already retried it until ``message.timeout.ms``; the caller
+        decides whether to send it again.
         Never blocks: when librdkafka's queue is full the write is parked and retried, in order,
         by the next :meth:`poll` (:meth:`pending` counts it meanwhile).
         """

@@ -1,8 +1,8 @@
 """Creates the retry tier and dead-letter topics at start-up when they are missing.
 
-New topics get the source topic's partition count, so a record can keep its partition from tier to
-tier, and a replication factor of ``min(3, brokers)`` unless told otherwise. Existing topics are
-left as they are (a different partition count is logged, not changed).
+New topics get the source topic's partition count, so the tiers spread over as many consumers as
+the source does, and a replication factor of ``min(3, brokers)`` unless told otherwise. Existing
+topics are left as they are (a different partition count is logged, not changed).
 """
 
 from __future__ import annotations
