@@ -1,17 +1,104 @@
-"""`tiktok-capi run` — placeholder until its issue lands."""
+"""`tiktok-capi run` — the connector: consume Kafka, deliver to TikTok, commit after success.
+
+Configured by environment variables only (see docs/configuration.md). Exit status: 0 after a
+clean shutdown (SIGTERM/SIGINT), 1 when start-up fails (topics, broker, event map), 2 for a bad
+configuration (one line on stderr naming the variable), 3 when the destination was stopped (the
+dead-letter limit was exceeded, or a fatal Kafka error).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from typing import Any
+
+DESCRIPTION = """\
+Run the connector: a Kafka consumer-group member that reads Avro-encoded CDP (Segment-spec)
+events from SOURCE_TOPIC (and its retry tiers), maps them to TikTok Events API 2.0 events,
+delivers them in batches, and commits offsets only once every record up to them is delivered,
+skipped, or written to a retry or dead-letter topic.
+
+Configured by environment variables: KAFKA_BOOTSTRAP_SERVERS, TIKTOK_ACCESS_TOKEN and
+TIKTOK_PIXEL_CODE are required; every option is listed in docs/configuration.md. Any librdkafka
+property can be given as KAFKA_<PROPERTY> (KAFKA_SESSION_TIMEOUT_MS=6000).
+
+SIGTERM or SIGINT stops fetching, drains in-flight deliveries within SHUTDOWN_GRACE, commits and
+leaves the group. Exit status: 0 clean shutdown, 1 start-up failure, 2 bad configuration,
+3 destination stopped (dead-letter limit, fatal Kafka error).
+"""
 
 
 def register(subparsers: Any) -> None:
     """Add the `run` sub-command."""
-    parser = subparsers.add_parser("run", help="(not implemented yet)")
-    parser.set_defaults(func=_run)
+    parser = subparsers.add_parser(
+        "run",
+        help="run the connector (configured by environment variables)",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(func=run)
 
 
-def _run(args: argparse.Namespace) -> int:
-    print("tiktok-capi run: not implemented yet")
-    return 2
+def run(args: argparse.Namespace) -> int:
+    """Entry point of `tiktok-capi run`; returns the exit status."""
+    from consumer.settings import ConfigError, load_settings
+
+    try:
+        settings = load_settings(os.environ)
+    except ConfigError as exc:
+        print(f"tiktok-capi run: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return serve(settings)
+
+
+def serve(settings: Any) -> int:
+    """Run a connector for ``settings`` with logs, telemetry, health port and signals."""
+    import logging
+    import signal
+
+    from consumer import logs, telemetry
+    from consumer.app import EXIT_SETUP_FAILED, Connector
+    from consumer.health import HealthServer
+    from consumer.state import HealthState
+    from consumer.topics import TopicSetupError
+    from mapping import EventMapError
+
+    logs.configure(settings.log_level, settings.log_format)
+    logs.register_secret(settings.tiktok_access_token.get_secret_value())
+    log = logging.getLogger("consumer.run")
+    handle = telemetry.setup(settings)
+    health = HealthState()
+    server = HealthServer(
+        settings.health_host,
+        settings.health_port,
+        health,
+        settings.liveness_timeout_s,
+        settings.metrics_enabled,
+    )
+    try:
+        port = server.start()
+    except OSError as exc:
+        log.error(
+            "cannot serve health on %s:%d: %s", settings.health_host, settings.health_port, exc
+        )
+        handle.shutdown()
+        return EXIT_SETUP_FAILED
+    log.info("health and metrics on %s:%d", settings.health_host, port)
+    connector = Connector(settings, health=health)
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("received %s: shutting down", signal.Signals(signum).name)
+        connector.stop()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return connector.run()
+    except (TopicSetupError, EventMapError) as exc:
+        log.error("cannot start: %s", exc)
+        return EXIT_SETUP_FAILED
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        server.stop()
+        handle.shutdown()

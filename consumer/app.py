@@ -1,0 +1,151 @@
+"""Wiring: settings in, a running connector out.
+
+:class:`Connector` builds every part from :class:`~consumer.settings.Settings` — decoder, mapping
+settings, HTTP sender, retry tiers, retry/dead-letter producer, consumer — creates missing retry
+and dead-letter topics, and runs the poll loop (:mod:`consumer.pipeline`) on the calling thread.
+`tiktok-capi run`, the demo, the benchmark and the integration tests all drive it::
+
+    connector = Connector(load_settings(os.environ))
+    threading.Thread(target=connector.run).start()
+    ...
+    connector.stop()          # graceful: drain, commit, leave the group
+    print(connector.stats())
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Final
+
+from consumer.codec import make_decoder
+from consumer.deadletter import DlqLimiter, OutcomeProducer
+from consumer.delivery import Sender
+from consumer.kafka_config import admin_config, consumer_config, producer_config
+from consumer.pipeline import Pipeline, PipelineConfig
+from consumer.retry_tiers import RetryTiers
+from consumer.settings import Settings
+from consumer.source import Source
+from consumer.state import HealthState
+from consumer.stats import ConnectorStats, StatsRecorder
+from consumer.topics import ensure_topics
+from mapping import DEFAULT_EVENT_MAP, MappingSettings, load_event_map
+
+__all__ = ["EXIT_SETUP_FAILED", "Connector", "ConnectorStats"]
+
+log = logging.getLogger(__name__)
+
+EXIT_SETUP_FAILED: Final = 1
+
+
+class Connector:
+    """One consumer-group member delivering the source topic (and its retry tiers) to TikTok.
+
+    Args:
+        settings: the validated configuration.
+        health: shared with the health HTTP port; a private one when omitted.
+        sender: the delivery side; an :class:`~consumer.sender.HttpSender` when omitted (then
+            the connector closes it).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        health: HealthState | None = None,
+        sender: Sender | None = None,
+    ) -> None:
+        self.settings = settings
+        self.health = health if health is not None else HealthState()
+        self._sender = sender
+        self._stats = StatsRecorder()
+        self._lock = threading.RLock()  # stop() may run in a signal handler
+        self._pipeline: Pipeline | None = None
+        self._stopped = False
+
+    def run(self) -> int:
+        """Run until :meth:`stop`; returns the exit status (0 after a clean shutdown).
+
+        Raises:
+            consumer.topics.TopicSetupError: topics cannot be checked or created.
+            mapping.EventMapError: the event-map file is invalid.
+        """
+        settings = self.settings
+        tiers = RetryTiers.from_settings(settings)
+        event_map = load_event_map(settings.event_map_file) if settings.event_map_file else None
+        mapping = MappingSettings(
+            event_map=event_map or DEFAULT_EVENT_MAP,
+            default_phone_region=settings.phone_default_region.upper(),
+        )
+        decoder = make_decoder(settings)
+        if settings.create_topics:
+            created = ensure_topics(admin_config(settings), settings.source_topic, tiers.all_topics)
+            if created:
+                log.info("created topics: %s", ", ".join(created))
+        self.health.set_broker_reachable(True)
+        owns_sender = self._sender is None
+        sender = self._sender if self._sender is not None else _http_sender(settings)
+        outcomes = OutcomeProducer(producer_config(settings))
+        topics = [settings.source_topic, *tiers.topics]
+        conf = consumer_config(settings)
+        config = PipelineConfig(
+            batch_size=settings.batch_size,
+            batch_linger_s=settings.batch_linger_s,
+            max_in_flight_requests=settings.max_in_flight_requests,
+            max_in_flight_events=settings.max_in_flight_events,
+            commit_interval_s=settings.commit_interval_s,
+            shutdown_grace_s=settings.shutdown_grace_s,
+        )
+        try:
+            pipeline = Pipeline(
+                config,
+                source_factory=lambda listener: Source(conf, topics, listener, self.health),
+                decoder=decoder,
+                mapping=mapping,
+                sender=sender,
+                tiers=tiers,
+                outcomes=outcomes,
+                limiter=DlqLimiter(settings.dlq_max_per_minute),
+                health=self.health,
+                stats=self._stats,
+                probe_interval_s=settings.auth_probe_interval_s,
+            )
+        except BaseException:
+            outcomes.close(0)
+            if owns_sender:
+                sender.close()
+            raise
+        with self._lock:
+            self._pipeline = pipeline
+            if self._stopped:
+                pipeline.request_stop()
+        log.info(
+            "consuming %s (+%d retry tiers) as group %s; delivering to pixel %s",
+            settings.source_topic,
+            len(tiers.topics),
+            settings.kafka_group_id,
+            settings.tiktok_pixel_code,
+        )
+        try:
+            return pipeline.run()
+        finally:
+            if owns_sender:
+                sender.close()
+
+    def stop(self) -> None:
+        """Ask for a graceful shutdown; returns at once (thread- and signal-safe)."""
+        with self._lock:
+            self._stopped = True
+            pipeline = self._pipeline
+        if pipeline is not None:
+            pipeline.request_stop()
+
+    def stats(self) -> ConnectorStats:
+        """A snapshot of the counters (thread-safe)."""
+        return self._stats.snapshot()
+
+
+def _http_sender(settings: Settings) -> Sender:
+    from consumer.sender import HttpSender
+
+    return HttpSender(settings)

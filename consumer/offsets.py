@@ -1,0 +1,77 @@
+"""Per-partition offset tracking: the highest offset below which every record is resolved.
+
+The poll loop :meth:`~PartitionOffsets.track`\\ s every record it takes responsibility for, in
+partition order, and :meth:`~PartitionOffsets.resolve`\\ s it when its outcome is final (delivered,
+skipped, or acknowledged by the broker on a retry or dead-letter topic). Outcomes arrive in any
+order; :attr:`~PartitionOffsets.committable` is the offset to commit (the next one to read), i.e.
+the first unresolved offset, or one past the last tracked offset when nothing is pending.
+
+One tracker lives for one *assignment* of a partition. When the partition is revoked the poll
+loop calls :meth:`~PartitionOffsets.retire`; results for its records that arrive later see
+``active is False`` and must neither resolve nor commit anything (the new owner has them now).
+Every operation is O(1) amortised; only the poll loop touches a tracker (no locks).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+__all__ = ["PartitionOffsets"]
+
+
+class PartitionOffsets:
+    """Resolved-offset bookkeeping of one assigned partition (owned by the poll loop)."""
+
+    __slots__ = ("_done", "_last", "_pending", "active", "committed", "partition", "topic")
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.active = True
+        self.committed: int | None = None  # last offset committed for this assignment
+        self._pending: deque[int] = deque()  # tracked, unresolved-or-not-yet-popped, in order
+        self._done: set[int] = set()  # resolved out of order, still behind an unresolved one
+        self._last: int | None = None  # highest offset tracked
+
+    def track(self, offset: int) -> None:
+        """Take responsibility for the record at ``offset`` (offsets must increase)."""
+        self._pending.append(offset)
+        self._last = offset
+
+    def resolve(self, offset: int) -> None:
+        """Mark the record at ``offset`` resolved; advances the committable point if it can."""
+        pending = self._pending
+        if pending and pending[0] == offset:
+            pending.popleft()
+            done = self._done
+            if done:
+                while pending and pending[0] in done:
+                    done.discard(pending.popleft())
+        else:
+            self._done.add(offset)
+
+    @property
+    def unresolved(self) -> int:
+        """How many tracked records are not resolved yet."""
+        return len(self._pending) - len(self._done)
+
+    @property
+    def committable(self) -> int | None:
+        """The offset to commit (next to consume), or ``None`` before anything was tracked."""
+        if self._pending:
+            return self._pending[0]
+        return None if self._last is None else self._last + 1
+
+    def retire(self) -> int:
+        """Stop tracking (partition revoked or lost); returns how many records were unresolved."""
+        self.active = False
+        left = self.unresolved
+        self._pending.clear()
+        self._done.clear()
+        return left
+
+    def __repr__(self) -> str:
+        return (
+            f"PartitionOffsets({self.topic}[{self.partition}], committable={self.committable}, "
+            f"unresolved={self.unresolved}, active={self.active})"
+        )
