@@ -133,13 +133,12 @@ class HttpSender:
         self._rand = rand
         self._waiter = Waiter(sleep)
         self._limiter = RateLimiter(settings.rate_limit_rps, clock=clock, waiter=self._waiter)
-        if transport is None:
-            # One connection per in-flight request, plus one for the auth probe.
-            size = settings.max_in_flight_requests + 1
-            limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
-            transport = httpx.HTTPTransport(limits=limits, retries=0)
+        # One connection per in-flight request, plus one for the auth probe. The pool is built
+        # by the client (not passed as a transport) so HTTPS_PROXY/NO_PROXY are honoured.
+        size = settings.max_in_flight_requests + 1
         self._client = httpx.Client(
             transport=transport,
+            limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
             timeout=httpx.Timeout(settings.request_timeout_s, connect=settings.connect_timeout_s),
             headers={
                 "Access-Token": settings.tiktok_access_token.get_secret_value(),
