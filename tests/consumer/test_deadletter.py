@@ -93,33 +93,64 @@ def test_dead_letter_with_null_key_and_value(
     assert (HEADER_REASON, b"decode_error") in (msg.headers() or [])
 
 
-def test_acknowledged_writes_are_counted() -> None:
+class FakeProducer:
+    """Acknowledges (or fails, as told) every write on the next poll; no broker needed."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.queue: list[Any] = []
+        self.produced: list[str] = []
+        self.fail_first = fail_first
+
+    def produce(self, topic: str, **kwargs: Any) -> None:
+        self.produced.append(topic)
+        self.queue.append(kwargs["on_delivery"])
+
+    def poll(self, timeout: float) -> int:
+        served = 0
+        while self.queue:
+            callback = self.queue.pop(0)
+            error = "KafkaError{_MSG_TIMED_OUT}" if self.fail_first > 0 else None
+            self.fail_first -= 1
+            callback(error, None)
+            served += 1
+        return served
+
+    def flush(self, timeout: float) -> int:
+        self.poll(0)
+        return len(self.queue)
+
+
+def test_a_failed_write_can_be_sent_again_from_its_callback() -> None:
+    fake = FakeProducer(fail_first=2)
+    out = OutcomeProducer({}, producer_factory=lambda conf: fake)
+    tiers = RetryTiers("r", [1], "d")
+    record = source(1)
+    route = tiers.route(record, FailureInfo("transient", "x"), T0)
+    outcomes: list[str | None] = []
+
+    def done(error: str | None) -> None:
+        outcomes.append(error)
+        if error is not None:
+            out.send(record, route, done)  # what the poll loop does: try again
+
+    out.send(record, route, done)
+    deadline = time.monotonic() + 5
+    while out.pending() and time.monotonic() < deadline:
+        out.poll(0)
+    assert outcomes == ["KafkaError{_MSG_TIMED_OUT}"] * 2 + [None]
+    assert fake.produced == ["r.1"] * 3
+    out.close()
+
+
+def test_acknowledged_writes_are_counted(monkeypatch: pytest.MonkeyPatch) -> None:
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader])
     retried = provider.get_meter("t").create_counter("retried")
     dead = provider.get_meter("t").create_counter("dead")
-    acks: list[Any] = []
-
-    class FakeProducer:
-        """Acknowledges every write on the next poll (no broker needed for the counting)."""
-
-        def produce(self, topic: str, **kwargs: Any) -> None:
-            acks.append(kwargs["on_delivery"])
-
-        def poll(self, timeout: float) -> int:
-            served = len(acks)
-            while acks:
-                acks.pop(0)(None, None)
-            return served
-
-        def flush(self, timeout: float) -> int:
-            self.poll(0)
-            return 0
-
     tiers = RetryTiers("r", [1], "d")
     out = OutcomeProducer({}, producer_factory=lambda conf: FakeProducer())
-    old = metrics.EVENTS_RETRIED, metrics.EVENTS_DEAD_LETTERED
-    metrics.EVENTS_RETRIED, metrics.EVENTS_DEAD_LETTERED = retried, dead  # type: ignore[misc]
+    monkeypatch.setattr(metrics, "EVENTS_RETRIED", retried)
+    monkeypatch.setattr(metrics, "EVENTS_DEAD_LETTERED", dead)
     try:
         record = source(1)
         out.send(record, tiers.route(record, FailureInfo("throttled", "x"), T0), lambda e: None)
@@ -129,7 +160,6 @@ def test_acknowledged_writes_are_counted() -> None:
         out.send(record, tiers.dead_letter(record, reason, failure, T0), lambda e: None)
         assert out.poll() == 3
     finally:
-        metrics.EVENTS_RETRIED, metrics.EVENTS_DEAD_LETTERED = old  # type: ignore[misc]
         out.close()
     data = reader.get_metrics_data()
     assert data is not None

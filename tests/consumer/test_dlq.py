@@ -64,6 +64,11 @@ def test_help_lists_both_actions() -> None:
     assert "inspect" in result.stdout and "replay" in result.stdout
 
 
+def test_no_action_prints_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dlq"]) == 2
+    assert "inspect" in capsys.readouterr().out
+
+
 def fill_dlq(broker: BrokerHelper, source: str, dlq: str, count: int) -> None:
     """Dead-letter ``count`` records of ``source`` the way the consumer does."""
     tiers = RetryTiers(f"{source}.retry", [1], dlq)

@@ -226,3 +226,34 @@ def test_strip_own_headers_keeps_the_users_headers() -> None:
 def test_negative_delay_is_refused() -> None:
     with pytest.raises(ValueError):
         RetryTiers("r", [1, -1], "d")
+
+
+@given(
+    delays=st.lists(st.floats(min_value=0.001, max_value=86_400), max_size=6),
+    partition=st.integers(0, 1000),
+    offset=st.integers(0, 2**62),
+    steps=st.lists(st.floats(min_value=0, max_value=10_000), min_size=8, max_size=8),
+)
+def test_every_record_walks_each_tier_once_then_reaches_the_dlq(
+    delays: list[float], partition: int, offset: int, steps: list[float]
+) -> None:
+    tiers = RetryTiers("r", delays, "dlq")
+    record = SourceRecord("src", partition, offset, b"k", b"v", None, 0)
+    now = T0
+    visited = []
+    for attempt in range(1, len(delays) + 2):
+        route = tiers.route(record, TRANSIENT, now)
+        headers = as_dict(route.headers)
+        visited.append(route.tier)
+        assert headers[HEADER_ATTEMPT] == str(attempt)
+        assert (headers[HEADER_ORIGINAL_TOPIC], headers[HEADER_ORIGINAL_PARTITION]) == (
+            "src",
+            str(partition),
+        )
+        assert headers[HEADER_ORIGINAL_OFFSET] == str(offset)
+        if route.tier is not None:
+            due = due_at_ms(reread(route.topic, route.headers))
+            assert due is not None and due >= round(now * 1000)
+        record = reread(route.topic, route.headers)
+        now += steps[attempt - 1]
+    assert visited == [*range(1, len(delays) + 1), None]
