@@ -18,9 +18,11 @@ __all__ = ["REDACTED", "has_email", "has_pii", "redact_emails", "redact_pii"]
 
 REDACTED = "[redacted]"
 
-# A token with an "@" (or its percent-encoding) inside; URL delimiters end the token so that a
-# redacted query string keeps its other parameters.
-_EMAIL = re.compile(r"""[^\s@&?#=/;,<>"'()\[\]{}|\\]+(?:@|%40)[^\s@&?#=/;,<>"'()\[\]{}|\\]+""")
+# "@" (or its percent-encoding) with a dotted domain after it, plus the local part before it.
+# URL delimiters end the match so that a redacted query string keeps its other parameters.
+_ATOM = r"""[^\s@&?#=/;,<>"'()\[\]{}|\\]"""
+# Bounded repeats (RFC 5321 lengths) keep the search linear on long hostile strings.
+_EMAIL = re.compile(rf"{_ATOM}{{0,64}}(?:@|%40){_ATOM}{{0,253}}\.{_ATOM}+")
 # "+" then at least 7 digits, or at least 9 digits, with up to two separators between digits.
 # Dates (8 digits) and prices survive; "(415) 555-2671" and "+44 20 7946 0958" do not.
 _PHONE = re.compile(r"\+\d(?:[\s().\-/]{0,2}\d){6,}|\(?\d(?:[\s().\-/]{0,2}\d){8,}")
