@@ -1,0 +1,333 @@
+"""The Helm chart renders (Helm's Go engine), lints strictly and validates for current Kubernetes.
+
+Rendered for the required values and for every ``ci/*.yaml`` (which together turn on every
+optional feature). Built-in kinds are validated with kubernetes-validate's strict schemas; the
+custom resources (ServiceMonitor, ScaledObject) have no schema there and are checked
+structurally below.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import pytest
+from kubernetes_validate import utils as kv
+
+from consumer.settings import OPTIONS, parse_duration
+from tests.deploy.chart import (
+    CHART_DIR,
+    CI_VALUES,
+    CUSTOM_KINDS,
+    KUBE_VERSIONS,
+    Manifest,
+    load_values,
+    loaded_chart,
+    of_kind,
+    only,
+    render,
+    render_text,
+)
+
+CI_IDS = [p.stem for p in CI_VALUES]
+
+
+@pytest.fixture(scope="module")
+def chart() -> Iterator[helm.Chart]:
+    with loaded_chart() as loaded:
+        yield loaded
+
+
+@pytest.fixture(scope="module", params=CI_VALUES, ids=CI_IDS)
+def case(
+    request: pytest.FixtureRequest, chart: helm.Chart
+) -> tuple[dict[str, Any], list[Manifest]]:
+    values = load_values(request.param)
+    return values, render(chart, values)
+
+
+def _container(manifests: list[Manifest]) -> dict[str, Any]:
+    containers = only(manifests, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+def _config(manifests: list[Manifest]) -> dict[str, str]:
+    maps = [m for m in of_kind(manifests, "ConfigMap") if "KAFKA_BOOTSTRAP_SERVERS" in m["data"]]
+    assert len(maps) == 1
+    return maps[0]["data"]
+
+
+def test_ci_values_exist() -> None:
+    assert {p.name for p in CI_VALUES} >= {
+        "default-values.yaml",
+        "keda-values.yaml",
+        "hpa-values.yaml",
+    }
+
+
+@pytest.mark.parametrize("values_file", CI_VALUES, ids=CI_IDS)
+def test_lint_strict_is_clean(values_file: Path) -> None:
+    report = helm.lint(CHART_DIR, load_values(values_file), strict=True, kube_version="v1.31.0")
+    assert report["errors"] == []
+    # severity 2 = warning, 3 = error; strict treats warnings as failures.
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+def test_lint_reports_missing_required_values() -> None:
+    report = helm.lint(CHART_DIR, {}, strict=True)
+    problems = " ".join(m["error"] for m in report["messages"] if m["severity"] >= 2)
+    assert report["errors"] or problems
+    assert "partitions" in problems or "partitions" in " ".join(report["errors"])
+
+
+@pytest.mark.parametrize("version", KUBE_VERSIONS)
+def test_every_manifest_validates(
+    case: tuple[dict[str, Any], list[Manifest]], version: str
+) -> None:
+    _, manifests = case
+    for manifest in manifests:
+        if (manifest["apiVersion"], manifest["kind"]) in CUSTOM_KINDS:
+            with pytest.raises(kv.SchemaNotFoundError):
+                kv.validate(manifest, version, strict=True)
+            continue
+        kv.validate(manifest, version, strict=True)
+
+
+def test_kube_versions_are_shipped_by_kubernetes_validate() -> None:
+    shipped = set(kv.all_versions())
+    assert set(KUBE_VERSIONS) <= shipped
+
+
+def test_optional_features_are_off_by_default(chart: helm.Chart) -> None:
+    manifests = render(chart, load_values(CHART_DIR / "ci" / "default-values.yaml"))
+    kinds = sorted(m["kind"] for m in manifests)
+    assert kinds == ["ConfigMap", "Deployment", "PodDisruptionBudget", "Secret", "ServiceAccount"]
+
+
+def test_ci_values_turn_on_every_optional_template(chart: helm.Chart) -> None:
+    rendered: set[str] = set()
+    for path in CI_VALUES:
+        rendered |= {
+            Path(name).name
+            for name, text in render_text(chart, load_values(path)).items()
+            if text.strip()
+        }
+    templates = {p.name for p in (CHART_DIR / "templates").glob("*.yaml")}
+    assert templates <= rendered
+
+
+def test_access_token_only_in_a_secret(case: tuple[dict[str, Any], list[Manifest]]) -> None:
+    values, manifests = case
+    container = _container(manifests)
+    token_env = [e for e in container["env"] if e["name"] == "TIKTOK_ACCESS_TOKEN"]
+    assert len(token_env) == 1 and "value" not in token_env[0]
+    ref = token_env[0]["valueFrom"]["secretKeyRef"]
+    tiktok = values["tiktok"]
+    if tiktok.get("existingSecret"):
+        assert ref["name"] == tiktok["existingSecret"]
+        assert not [s for s in of_kind(manifests, "Secret") if ref["key"] in s.get("data", {})]
+    else:
+        secret = only(manifests, "Secret")
+        assert ref["name"] == secret["metadata"]["name"]
+        assert base64.b64decode(secret["data"][ref["key"]]).decode() == tiktok["accessToken"]
+
+
+def test_secrets_never_in_a_configmap_or_env_literal(
+    case: tuple[dict[str, Any], list[Manifest]],
+) -> None:
+    values, manifests = case
+    secret_envs = {o.env for o in OPTIONS if o.secret}
+    literals = [
+        v
+        for v in (
+            values["tiktok"].get("accessToken"),
+            values.get("schemaRegistry", {}).get("basicAuthUserInfo"),
+        )
+        if v
+    ]
+    for manifest in manifests:
+        if manifest["kind"] == "Secret":
+            continue
+        text = repr(manifest)
+        for literal in literals:
+            assert literal not in text, f"a secret value appears in {manifest['kind']}"
+    for config_map in of_kind(manifests, "ConfigMap"):
+        assert not secret_envs & set(config_map["data"])
+    for env in _container(manifests)["env"]:
+        if env["name"] in secret_envs or any(
+            w in env["name"] for w in ("TOKEN", "PASSWORD", "SECRET")
+        ):
+            assert "value" not in env and "secretKeyRef" in env["valueFrom"], env["name"]
+
+
+def test_configmap_is_valid_connector_configuration(
+    case: tuple[dict[str, Any], list[Manifest]],
+) -> None:
+    """Every key is a variable `tiktok-capi run` knows, and the whole set loads."""
+    from consumer.settings import load_settings
+
+    _, manifests = case
+    data = _config(manifests)
+    known = {o.env for o in OPTIONS}
+    for name in data:
+        assert name in known or name.startswith("KAFKA_"), f"{name} is not a tiktok-capi setting"
+    settings = load_settings({**data, "TIKTOK_ACCESS_TOKEN": "x"})
+    assert settings.health_port == _container(manifests)["ports"][0]["containerPort"]
+
+
+def test_every_setting_reachable_from_the_chart(chart: helm.Chart) -> None:
+    """Across the CI values, every connector variable is set somewhere (HEALTH_HOST excepted:
+    it must stay 0.0.0.0 for the kubelet's probes)."""
+    reached: set[str] = set()
+    for path in CI_VALUES:
+        manifests = render(chart, load_values(path))
+        reached |= set(_config(manifests))
+        reached |= {e["name"] for e in _container(manifests)["env"]}
+    assert {o.env for o in OPTIONS} - reached == {"HEALTH_HOST"}
+
+
+def test_kafka_properties_become_kafka_env(chart: helm.Chart) -> None:
+    from consumer.settings import load_settings
+
+    values = load_values(CHART_DIR / "ci" / "keda-values.yaml")
+    data = _config(render(chart, values))
+    settings = load_settings({**data, "TIKTOK_ACCESS_TOKEN": "x"})
+    expected = {k: str(v) for k, v in values["kafka"]["properties"].items()}
+    assert dict(settings.kafka_properties) == expected
+
+
+def test_event_map_is_mounted_and_parses(chart: helm.Chart) -> None:
+    import json
+
+    from mapping.events import parse_event_map
+
+    manifests = render(chart, load_values(CHART_DIR / "ci" / "keda-values.yaml"))
+    event_map = next(m for m in of_kind(manifests, "ConfigMap") if "event-map.json" in m["data"])
+    parse_event_map(json.loads(event_map["data"]["event-map.json"]))
+    path = _config(manifests)["EVENT_MAP_FILE"]
+    mounts = {m["mountPath"]: m["name"] for m in _container(manifests)["volumeMounts"]}
+    assert mounts[str(Path(path).parent)] == "event-map"
+
+
+def test_probes_on_the_health_port(case: tuple[dict[str, Any], list[Manifest]]) -> None:
+    _, manifests = case
+    container = _container(manifests)
+    assert container["ports"] == [
+        {
+            "name": "health",
+            "containerPort": int(_config(manifests)["HEALTH_PORT"]),
+            "protocol": "TCP",
+        }
+    ]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "health"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
+    assert container["args"] == ["run"]
+
+
+def test_security_contexts(case: tuple[dict[str, Any], list[Manifest]]) -> None:
+    _, manifests = case
+    pod = only(manifests, "Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["automountServiceAccountToken"] is False
+    ctx = _container(manifests)["securityContext"]
+    assert ctx["runAsNonRoot"] is True
+    assert ctx["readOnlyRootFilesystem"] is True
+    assert ctx["allowPrivilegeEscalation"] is False
+    assert ctx["capabilities"] == {"drop": ["ALL"]}
+    tmp = next(v for v in pod["volumes"] if v["name"] == "tmp")
+    assert "emptyDir" in tmp
+    assert {"name": "tmp", "mountPath": "/tmp"} in _container(manifests)["volumeMounts"]
+    resources = _container(manifests)["resources"]
+    assert resources["requests"]["memory"] and resources["limits"]["memory"]
+
+
+def test_termination_grace_exceeds_drain_grace(case: tuple[dict[str, Any], list[Manifest]]) -> None:
+    _, manifests = case
+    pod = only(manifests, "Deployment")["spec"]["template"]["spec"]
+    drain = parse_duration(_config(manifests)["SHUTDOWN_GRACE"])
+    assert pod["terminationGracePeriodSeconds"] > drain
+
+
+def test_replicas_never_above_partitions(case: tuple[dict[str, Any], list[Manifest]]) -> None:
+    values, manifests = case
+    partitions = values["kafka"]["partitions"]
+    deployment = only(manifests, "Deployment")
+    autoscalers = of_kind(manifests, "ScaledObject") + of_kind(manifests, "HorizontalPodAutoscaler")
+    if autoscalers:
+        assert "replicas" not in deployment["spec"]
+    else:
+        assert deployment["spec"]["replicas"] <= partitions
+    for scaled in of_kind(manifests, "ScaledObject"):
+        assert scaled["spec"]["maxReplicaCount"] <= partitions
+    for hpa in of_kind(manifests, "HorizontalPodAutoscaler"):
+        assert hpa["spec"]["maxReplicas"] <= partitions
+    assert len(autoscalers) <= 1
+
+
+def test_pdb_selects_the_pods(case: tuple[dict[str, Any], list[Manifest]]) -> None:
+    _, manifests = case
+    labels = only(manifests, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    selector = only(manifests, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= labels.items()
+
+
+def test_scaled_object_scales_on_source_topic_lag(chart: helm.Chart) -> None:
+    values = load_values(CHART_DIR / "ci" / "keda-values.yaml")
+    manifests = render(chart, values)
+    scaled = only(manifests, "ScaledObject")
+    assert scaled["apiVersion"] == "keda.sh/v1alpha1"
+    spec = scaled["spec"]
+    assert spec["scaleTargetRef"]["name"] == only(manifests, "Deployment")["metadata"]["name"]
+    assert spec["maxReplicaCount"] == values["kafka"]["partitions"]
+    assert 0 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
+    (trigger,) = spec["triggers"]
+    assert trigger["type"] == "kafka"
+    config = _config(manifests)
+    assert trigger["metadata"]["consumerGroup"] == config["KAFKA_GROUP_ID"]
+    assert trigger["metadata"]["topic"] == config["SOURCE_TOPIC"]
+    assert trigger["metadata"]["bootstrapServers"] == config["KAFKA_BOOTSTRAP_SERVERS"]
+    assert trigger["metadata"]["allowIdleConsumers"] == "false"
+    assert all(isinstance(v, str) for v in trigger["metadata"].values())
+    assert trigger["authenticationRef"] == {"name": "kafka-sasl-keda"}
+
+
+def test_service_monitor_scrapes_metrics(chart: helm.Chart) -> None:
+    manifests = render(chart, load_values(CHART_DIR / "ci" / "keda-values.yaml"))
+    monitor = only(manifests, "ServiceMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    service = only(manifests, "Service")
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
+    assert monitor["spec"]["namespaceSelector"] == {
+        "matchNames": [service["metadata"]["namespace"]]
+    }
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] == service["spec"]["ports"][0]["name"] == "health"
+    assert endpoint["path"] == "/metrics"
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+
+
+def test_network_policy_allows_health_in_and_listed_ports_out(chart: helm.Chart) -> None:
+    manifests = render(chart, load_values(CHART_DIR / "ci" / "keda-values.yaml"))
+    policy = only(manifests, "NetworkPolicy")["spec"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    assert policy["ingress"][0]["ports"] == [{"port": "health", "protocol": "TCP"}]
+    egress_ports = {p["port"] for rule in policy["egress"] for p in rule["ports"]}
+    assert {53, 9096, 443, 8081} <= egress_ports
+
+
+def test_config_change_rolls_the_pods(chart: helm.Chart) -> None:
+    base = load_values(CHART_DIR / "ci" / "default-values.yaml")
+    changed = {**base, "config": {"BATCH_SIZE": "500"}}
+
+    def checksum(values: dict[str, Any]) -> str:
+        deployment = only(render(chart, values), "Deployment")
+        return str(deployment["spec"]["template"]["metadata"]["annotations"]["checksum/config"])
+
+    assert checksum(base) != checksum(changed)
