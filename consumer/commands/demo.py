@@ -1,17 +1,601 @@
-"""`tiktok-capi demo` — placeholder until its issue lands."""
+"""`tiktok-capi demo` — the whole pipeline on one machine, with nothing to install (`make run`).
+
+Starts an in-memory Kafka-protocol broker (Tansu) and the TikTok Events API emulator on loopback
+ports, creates the source topic, produces the shipped storefront dataset (timestamps moved to
+now, so TikTok's event-time window accepts them), runs the connector until every produced record
+is resolved and committed, and prints a summary. The emulator records every accepted TikTok
+event to ``{output}/tiktok-events.jsonl``; ``{output}/summary.json`` holds the summary's numbers.
+
+With ``--live`` the events go to the real Events API in *test mode* instead of the emulator:
+``TIKTOK_ACCESS_TOKEN``, ``TIKTOK_PIXEL_CODE`` and ``TIKTOK_TEST_EVENT_CODE`` must be set (the
+demo never sends its data live without a test event code). Check TikTok's Test Events dashboard.
+
+Everything it starts is stopped again on exit, on Ctrl-C and on SIGTERM.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import contextlib
+import json
+import os
+import secrets
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from consumer.settings import Settings
+    from consumer.stats import ConnectorStats
+
+SOURCE_TOPIC = "cdp-events"
+PARTITIONS = 4
+GROUP_ID = "tiktok-capi-demo"
+DEMO_PIXEL = "CDEMOPIXEL0000000000"
+RECORD_FILE = "tiktok-events.jsonl"
+SUMMARY_FILE = "summary.json"
+_LIVE_VARS = ("TIKTOK_ACCESS_TOKEN", "TIKTOK_PIXEL_CODE", "TIKTOK_TEST_EVENT_CODE")
+# TikTok accepts events up to 7 days old; the dataset is squeezed into the last 6 if it spans more.
+_MAX_SPAN = timedelta(days=6)
+_TIME_FIELDS = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
+
+
+class DemoError(Exception):
+    """The demo cannot run as asked; the message says what to do."""
+
+
+class _Interrupted(Exception):
+    """SIGTERM arrived (Ctrl-C arrives as KeyboardInterrupt)."""
 
 
 def register(subparsers: Any) -> None:
     """Add the `demo` sub-command."""
-    parser = subparsers.add_parser("demo", help="(not implemented yet)")
-    parser.set_defaults(func=_run)
+    parser = subparsers.add_parser(
+        "demo",
+        help="run the whole pipeline locally: embedded broker, TikTok emulator, connector",
+        description=(
+            "Start an embedded Kafka-protocol broker and the TikTok Events API emulator, produce "
+            "the shipped storefront dataset, deliver it with the connector until the stream is "
+            "drained, and print a summary. Nothing to install; everything stops on exit."
+        ),
+    )
+    parser.add_argument(
+        "--events",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="how many events to produce (default: the whole dataset)",
+    )
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="send to the real TikTok Events API in test mode (needs TIKTOK_ACCESS_TOKEN, "
+        "TIKTOK_PIXEL_CODE and TIKTOK_TEST_EVENT_CODE)",
+    )
+    parser.add_argument(
+        "--output",
+        default="demo-output",
+        metavar="DIR",
+        help="where the recorded TikTok events, logs and summary go (default: ./demo-output)",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the broker, emulator and metrics port running after the summary, "
+        "until Ctrl-C (to look around /metrics)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="give up when the stream is not drained after this long (default: 300)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        choices=("debug", "info", "warning", "error"),
+        help="connector log level; logs go to DIR/demo.log (default: warning)",
+    )
+    parser.set_defaults(func=run_demo)
 
 
-def _run(args: argparse.Namespace) -> int:
-    print("tiktok-capi demo: not implemented yet")
-    return 2
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+# --------------------------------------------------------------------------- dataset
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def rebase_timestamps(events: Sequence[Mapping[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """Move the events' times so the newest is ``now``, keeping their order and spacing.
+
+    A dataset spanning more than six days is squeezed into the last six (TikTok rejects
+    events older than seven days). Events without a parsable time are left as they are.
+    """
+    times = [t for e in events for t in (_parse_time(e.get(f)) for f in _TIME_FIELDS) if t]
+    if not times:
+        return [dict(e) for e in events]
+    newest, oldest = max(times), min(times)
+    span = newest - oldest
+    scale = min(1.0, _MAX_SPAN / span) if span else 1.0
+    out = []
+    for event in events:
+        copy = dict(event)
+        for name in _TIME_FIELDS:
+            moment = _parse_time(event.get(name))
+            if moment is not None:
+                moved = now - (newest - moment) * scale
+                copy[name] = moved.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        out.append(copy)
+    return out
+
+
+def load_dataset(limit: int | None) -> list[dict[str, Any]]:
+    """The shipped storefront dataset (`consumer.sample_data`), cycled up to ``limit`` events."""
+    from consumer import sample_data
+
+    loader = getattr(sample_data, "load_events", None)
+    if loader is None:
+        raise DemoError("the sample storefront dataset is missing from this installation")
+    events: list[dict[str, Any]] = [dict(e) for e in loader()]
+    if not events:
+        raise DemoError("the sample dataset is empty")
+    if limit is None or limit == len(events):
+        return events
+    if limit < len(events):
+        return events[:limit]
+    out = list(events)
+    round_ = 1
+    while len(out) < limit:
+        for event in events[: limit - len(out)]:
+            copy = dict(event)
+            if isinstance(copy.get("messageId"), str):
+                copy["messageId"] = f"{copy['messageId']}-r{round_}"
+            out.append(copy)
+        round_ += 1
+    return out
+
+
+def _key(event: Mapping[str, Any]) -> bytes | None:
+    for name in ("userId", "anonymousId"):
+        value = event.get(name)
+        if isinstance(value, str) and value:
+            return value.encode()
+    return None
+
+
+# --------------------------------------------------------------------------- kafka
+
+
+def create_topic(bootstrap: str, topic: str, partitions: int, timeout: float = 15.0) -> None:
+    """Create ``topic`` and wait until its metadata shows ``partitions`` partitions."""
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.create_topics(
+        [NewTopic(topic, num_partitions=partitions, replication_factor=1)],
+        operation_timeout=timeout,
+    )
+    futures[topic].result(timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while True:
+        found = admin.list_topics(timeout=timeout).topics.get(topic)
+        if found is not None and found.error is None and len(found.partitions) == partitions:
+            return
+        if time.monotonic() > deadline:
+            raise DemoError(f"topic {topic} did not appear with {partitions} partitions")
+        time.sleep(0.05)
+
+
+def produce(bootstrap: str, topic: str, events: Sequence[Mapping[str, Any]]) -> dict[int, int]:
+    """Encode and produce ``events``; returns each partition's end offset (last + 1).
+
+    Ends come from delivery reports: the broker's ListOffsets(latest) cannot be trusted.
+    """
+    from confluent_kafka import KafkaError, Message, Producer
+
+    from consumer.codec import encode_event
+
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all", "log_level": 3}
+    )
+    ends: dict[int, int] = {}
+    errors: list[str] = []
+
+    def on_delivery(err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            errors.append(str(err))
+            return
+        partition, offset = msg.partition(), msg.offset()
+        if partition is not None and offset is not None:
+            ends[partition] = max(ends.get(partition, 0), offset + 1)
+
+    for event in events:
+        value = encode_event(event)
+        while True:
+            try:
+                producer.produce(topic, value, key=_key(event), on_delivery=on_delivery)
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+    left = producer.flush(30)
+    if errors or left:
+        raise DemoError(f"producing the dataset failed: {errors[:3] or f'{left} undelivered'}")
+    return ends
+
+
+# --------------------------------------------------------------------------- progress
+
+
+@dataclass
+class Progress:
+    """Renders progress: one rewritten line on a terminal, a line every few seconds otherwise."""
+
+    stream: IO[str]
+    total: int
+    interval_s: float = 2.0
+    tty: bool = field(init=False)
+    _last: float | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def update(self, stats: ConnectorStats, elapsed: float, *, force: bool = False) -> None:
+        """Show ``stats``; on a non-terminal only every ``interval_s`` (or when forced)."""
+        recent = self._last is not None and elapsed - self._last < self.interval_s
+        if not self.tty and not force and recent:
+            return
+        self._last = elapsed
+        done = min(stats.consumed, self.total)
+        width = 24
+        filled = int(width * done / self.total) if self.total else width
+        bar = "#" * filled + "." * (width - filled)
+        line = (
+            f"[{bar}] {done:,}/{self.total:,} consumed  "
+            f"{stats.delivered_total:,} delivered  {stats.skipped_total:,} skipped  "
+            f"{stats.retried_total:,} retried  {stats.dead_lettered_total:,} dead-lettered  "
+            f"{stats.requests:,} requests  {elapsed:5.1f}s"
+        )
+        if self.tty:
+            self.stream.write("\r\x1b[2K" + line)
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        """End the updating line."""
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def summarize(
+    stats: ConnectorStats,
+    *,
+    produced: int,
+    seconds: float,
+    destination: str,
+    record_file: Path | None,
+    recorded: int | None,
+    metrics_url: str | None,
+) -> dict[str, Any]:
+    """The summary's numbers (also written to ``summary.json``)."""
+    return {
+        "produced": produced,
+        "consumed": stats.consumed,
+        "mapped": stats.mapped,
+        "delivered": stats.delivered_total,
+        "delivered_by_event": dict(sorted(stats.delivered.items())),
+        "skipped": stats.skipped_total,
+        "skipped_by_reason": dict(sorted(stats.skipped.items())),
+        "retried": stats.retried_total,
+        "retried_by_tier": {str(k): v for k, v in sorted(stats.retried.items())},
+        "dead_lettered": stats.dead_lettered_total,
+        "dead_lettered_by_reason": dict(sorted(stats.dead_lettered.items())),
+        "requests": stats.requests,
+        "seconds": round(seconds, 3),
+        "events_per_second": round(stats.consumed / seconds, 1) if seconds > 0 else None,
+        "destination": destination,
+        "record_file": str(record_file) if record_file is not None else None,
+        "recorded_events": recorded,
+        "metrics_url": metrics_url,
+    }
+
+
+def render_summary(summary: Mapping[str, Any]) -> str:
+    """The summary as an aligned table."""
+    rows: list[tuple[str, str]] = []
+
+    def row(label: str, value: Any) -> None:
+        rows.append((label, f"{value:,}" if isinstance(value, int) else str(value)))
+
+    def breakdown(values: Mapping[str, int]) -> None:
+        for name, count in sorted(values.items(), key=lambda kv: (-kv[1], kv[0])):
+            row(f"    {name}", count)
+
+    row("events produced", summary["produced"])
+    row("events consumed", summary["consumed"])
+    row("delivered to TikTok", summary["delivered"])
+    breakdown(summary["delivered_by_event"])
+    row("skipped by the mapping", summary["skipped"])
+    breakdown(summary["skipped_by_reason"])
+    row("retried (retry topics)", summary["retried"])
+    breakdown({f"tier {k}": v for k, v in summary["retried_by_tier"].items()})
+    row("dead-lettered", summary["dead_lettered"])
+    breakdown(summary["dead_lettered_by_reason"])
+    row("TikTok requests", summary["requests"])
+    row("elapsed", f"{summary['seconds']:.2f} s (first record to drained)")
+    rate = summary["events_per_second"]
+    row("throughput", f"{rate:,.0f} events/s" if rate is not None else "-")
+    row("destination", summary["destination"])
+    if summary["record_file"] is not None:
+        row("TikTok payloads", f"{summary['record_file']} ({summary['recorded_events']:,} events)")
+    if summary["metrics_url"] is not None:
+        row("metrics", summary["metrics_url"])
+    width = max(len(label) for label, _ in rows)
+    numbers = [value for _, value in rows if value.replace(",", "").isdigit()]
+    nwidth = max((len(value) for value in numbers), default=0)
+    lines = ["tiktok-capi demo: summary", "-" * (width + nwidth + 4)]
+    for label, value in rows:
+        shown = value.rjust(nwidth) if value in numbers else value
+        lines.append(f"  {label:<{width}}  {shown}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- run
+
+
+def _drained(stats: ConnectorStats, topic: str, ends: Mapping[int, int]) -> bool:
+    committed = stats.committed
+    return stats.in_flight == 0 and all(
+        committed.get((topic, partition), -1) >= end for partition, end in ends.items()
+    )
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """Turn SIGTERM into an exception in the main thread, so `finally` blocks clean up."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise _Interrupted
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _live_env(environ: Mapping[str, str]) -> dict[str, str]:
+    missing = [name for name in _LIVE_VARS if not environ.get(name, "").strip()]
+    if missing:
+        raise DemoError(
+            "--live sends the demo events to the real TikTok Events API, in test mode only: set "
+            + ", ".join(missing)
+            + " (the test event code is in TikTok Events Manager > your pixel > Test Events)"
+        )
+    env = {name: environ[name].strip() for name in _LIVE_VARS}
+    if environ.get("TIKTOK_API_URL", "").strip():
+        env["TIKTOK_API_URL"] = environ["TIKTOK_API_URL"].strip()
+    return env
+
+
+def demo_settings(bootstrap: str, destination: Mapping[str, str]) -> Settings:
+    """Connector settings for the demo: fast commits and group joins, short retry delays."""
+    from consumer.settings import load_settings
+
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "KAFKA_GROUP_ID": GROUP_ID,
+        "SOURCE_TOPIC": SOURCE_TOPIC,
+        "KAFKA_SESSION_TIMEOUT_MS": "6000",
+        "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+        "COMMIT_INTERVAL": "250ms",
+        "BATCH_LINGER": "50ms",
+        "RETRY_DELAYS": "2s,5s",
+        "SEND_RETRY_BACKOFF": "100ms",
+        "SEND_RETRY_MAX_BACKOFF": "2s",
+        "HEALTH_HOST": "127.0.0.1",
+        "HEALTH_PORT": "0",
+        "LOG_FORMAT": "json",
+        **destination,
+    }
+    return load_settings(env)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Entry point of `tiktok-capi demo`; returns the exit status."""
+    out = sys.stdout
+    try:
+        with _sigterm_raises():
+            return _demo(args, out, os.environ)
+    except DemoError as exc:
+        print(f"tiktok-capi demo: {exc}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, _Interrupted):
+        print("\ntiktok-capi demo: interrupted; everything it started is stopped", file=sys.stderr)
+        return 130
+
+
+def _demo(args: argparse.Namespace, out: IO[str], environ: Mapping[str, str]) -> int:
+    from consumer import logs
+
+    live = _live_env(environ) if args.live else None
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    log_file = (output / "demo.log").open("w", encoding="utf-8")
+    with contextlib.ExitStack() as stack:
+        stack.callback(log_file.close)
+        logs.configure(args.log_level, "json", stream=log_file)
+        return _pipeline(args, out, output, live, stack)
+
+
+def _pipeline(
+    args: argparse.Namespace,
+    out: IO[str],
+    output: Path,
+    live: Mapping[str, str] | None,
+    stack: contextlib.ExitStack,
+) -> int:
+    from consumer import logs, telemetry
+    from consumer.embedded_broker import BrokerStartError, EmbeddedBroker
+    from consumer.health import HealthServer
+    from consumer.state import HealthState
+
+    def say(text: str) -> None:
+        out.write(text + "\n")
+        out.flush()
+
+    events = rebase_timestamps(load_dataset(args.events), datetime.now(UTC))
+
+    say("Starting an embedded Kafka-protocol broker (Tansu, in memory)...")
+    broker = EmbeddedBroker(log_path=output / "broker.log")
+    stack.callback(broker.stop)
+    try:
+        broker.start()
+    except BrokerStartError as exc:
+        raise DemoError(f"the embedded broker did not start: {exc}") from exc
+
+    record_file: Path | None = None
+    emulator: Any = None
+    if live is None:
+        from emulator.config import EmulatorConfig
+        from emulator.service import Emulator
+
+        token = secrets.token_urlsafe(24)
+        record_file = output / RECORD_FILE
+        record_file.unlink(missing_ok=True)
+        emulator = Emulator(
+            EmulatorConfig(token=token, pixel_code=DEMO_PIXEL, record_path=str(record_file))
+        )
+        emulator.start()
+        stack.callback(emulator.stop)
+        destination = {
+            "TIKTOK_ACCESS_TOKEN": token,
+            "TIKTOK_PIXEL_CODE": DEMO_PIXEL,
+            "TIKTOK_API_URL": emulator.base_url,
+        }
+        where = f"TikTok emulator at {emulator.base_url}"
+    else:
+        destination = dict(live)
+        where = "the real TikTok Events API, test mode (see Events Manager > Test Events)"
+    logs.register_secret(destination["TIKTOK_ACCESS_TOKEN"])
+    say(f"Broker on {broker.bootstrap}; destination: {where}")
+
+    settings = demo_settings(broker.bootstrap, destination)
+    create_topic(broker.bootstrap, SOURCE_TOPIC, PARTITIONS)
+    say(
+        f"Producing {len(events):,} storefront events to '{SOURCE_TOPIC}' "
+        f"({PARTITIONS} partitions)..."
+    )
+    ends = produce(broker.bootstrap, SOURCE_TOPIC, events)
+
+    tel = telemetry.setup(settings)
+    stack.callback(tel.shutdown)
+    state = HealthState()
+    health = HealthServer(
+        settings.health_host, 0, state, settings.liveness_timeout_s, settings.metrics_enabled
+    )
+    port = health.start()
+    stack.callback(health.stop)
+    metrics_url = f"http://127.0.0.1:{port}/metrics"
+    say(f"Running the connector (health and metrics on http://127.0.0.1:{port}/)...")
+
+    from consumer.app import Connector
+
+    connector = Connector(settings, health=state)
+    failure: list[BaseException] = []
+
+    def run_connector() -> None:
+        try:
+            connector.run()
+        except BaseException as exc:  # reported by the main thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=run_connector, name="demo-connector", daemon=True)
+    thread.start()
+
+    def stop_connector() -> None:
+        connector.stop()
+        thread.join(30)
+
+    stack.callback(stop_connector)
+
+    progress = Progress(out, total=len(events))
+    started = time.monotonic()
+    first_record: float | None = None
+    deadline = started + args.timeout
+    stats = connector.stats()
+    while True:
+        stats = connector.stats()
+        now = time.monotonic()
+        if first_record is None and stats.consumed > 0:
+            first_record = now
+        progress.update(stats, now - started)
+        if _drained(stats, SOURCE_TOPIC, ends):
+            break
+        if failure or not thread.is_alive():
+            progress.finish()
+            reason = repr(failure[0]) if failure else "it stopped"
+            raise DemoError(f"the connector stopped before the stream was drained: {reason}")
+        if now > deadline:
+            progress.finish()
+            raise DemoError(
+                f"the stream was not drained after {args.timeout:.0f}s; see {output}/demo.log"
+            )
+        time.sleep(0.1)
+    finished = time.monotonic()
+    progress.update(stats, finished - started, force=True)
+    progress.finish()
+    stop_connector()
+    stats = connector.stats()
+
+    recorded = None
+    if emulator is not None:
+        emulator.stop()  # flushes the record file
+        recorded = int(emulator.stats().get("accepted_events", 0))
+    summary = summarize(
+        stats,
+        produced=len(events),
+        seconds=finished - (first_record or started),
+        destination="emulator" if live is None else "tiktok (test mode)",
+        record_file=record_file,
+        recorded=recorded,
+        metrics_url=metrics_url if args.keep else None,
+    )
+    (output / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    say("")
+    say(render_summary(summary))
+    say(f"\nLogs: {output / 'demo.log'}; numbers: {output / SUMMARY_FILE}")
+    if args.keep:
+        say(f"Keeping the broker ({broker.bootstrap}) and {metrics_url} up; Ctrl-C to stop.")
+        threading.Event().wait()
+    return 0
