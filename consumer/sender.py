@@ -23,14 +23,20 @@ logged either.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
+import socket
+import ssl
+import threading
 import time
+import weakref
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from importlib import metadata
 from typing import Any, Final
 
+import httpcore
 import httpx
 import orjson
 from opentelemetry import trace
@@ -147,6 +153,9 @@ class HttpSender:
             },
             follow_redirects=False,
         )
+        self._sockets = _AbortableBackend()
+        if transport is None:
+            self._sockets.install(self._client)
 
     # --- Sender protocol ----------------------------------------------------------------------
 
@@ -230,8 +239,12 @@ class HttpSender:
         return None
 
     def close(self) -> None:
-        """End pending backoffs and rate-limit waits (their events are held); close the pool."""
+        """End pending backoffs, rate-limit waits and requests in flight; close the pool.
+
+        The events of the batches cut short are ``held`` (not delivered as far as we know).
+        """
         self._waiter.interrupt()
+        self._sockets.abort()
         self._client.close()
 
     def __enter__(self) -> HttpSender:
@@ -376,6 +389,101 @@ class HttpSender:
         if error is not None:
             raise error
         return request_id
+
+
+class _TrackedStream(httpcore.NetworkStream):
+    """A network stream that registers itself (and its TLS successor) for :meth:`abort`."""
+
+    def __init__(self, inner: httpcore.NetworkStream, backend: _AbortableBackend) -> None:
+        self._inner = inner
+        self._backend = backend
+        backend.track(self)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        return _TrackedStream(
+            self._inner.start_tls(ssl_context, server_hostname, timeout), self._backend
+        )
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _AbortableBackend(httpcore.NetworkBackend):
+    """httpcore's sync backend, plus :meth:`abort`: shut every open socket down.
+
+    Closing an httpx client does not wake a thread blocked reading a response (closing a file
+    descriptor does not interrupt ``recv`` on Linux); shutting the socket down does, so
+    :meth:`HttpSender.close` need not wait for slow answers up to the request timeout.
+    """
+
+    def __init__(self) -> None:
+        self._backend = httpcore.SyncBackend()
+        self._streams: weakref.WeakSet[_TrackedStream] = weakref.WeakSet()
+        self._lock = threading.Lock()
+
+    def install(self, client: httpx.Client) -> None:
+        """Use this backend in the client's connection pools (default transport and proxies).
+
+        httpx has no public seam for the network backend; when its internals change, this does
+        nothing and close() falls back to waiting for the request timeout.
+        """
+        transports = [getattr(client, "_transport", None)]
+        transports += list(getattr(client, "_mounts", {}).values())
+        for transport in transports:
+            pool = getattr(transport, "_pool", None)
+            if isinstance(pool, httpcore.ConnectionPool) and hasattr(pool, "_network_backend"):
+                pool._network_backend = self
+
+    def track(self, stream: _TrackedStream) -> None:
+        with self._lock:
+            self._streams.add(stream)
+
+    def abort(self) -> None:
+        """Shut down every socket still open: blocked reads and writes fail at once."""
+        with self._lock:
+            streams = list(self._streams)
+        for stream in streams:
+            sock = stream.get_extra_info("socket")
+            if isinstance(sock, socket.socket):
+                with contextlib.suppress(OSError):  # already closed
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _TrackedStream(stream, self)
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._backend.connect_unix_socket(path, timeout, socket_options)
+        return _TrackedStream(stream, self)
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
 
 
 def _rest(indexes: list[int], pending: deque[list[int]]) -> list[int]:

@@ -8,6 +8,7 @@ real connection errors. Backoffs are kept tiny (the budget is what matters, not 
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
+from consumer.delivery import BatchOutcome
 from consumer.sender import HttpSender
 from consumer.settings import SecretStr, Settings
 from tests.fixtures import emulator as _emulator_plugin
@@ -131,6 +133,22 @@ def test_a_hanging_server_times_out_and_the_request_is_retried(
     outcome = sender.deliver([web_event(n) for n in range(10)])
     assert outcome.delivered == tuple(range(10)) and outcome.requests == 2
     assert emulator.stats()["faults"] == {"hang": 1}
+
+
+def test_close_ends_a_request_in_flight(emulator: Any, make_sender: Any) -> None:
+    """A hanging answer does not hold up shutdown until the request timeout (60 s here)."""
+    emulator.set_faults(hang_rate=1.0, hang_s=120)
+    sender = make_sender(request_timeout_s=60.0)
+    outcomes: list[BatchOutcome] = []
+    thread = threading.Thread(target=lambda: outcomes.append(sender.deliver([web_event(1)])))
+    thread.start()
+    deadline = time.monotonic() + 10.0
+    while emulator.stats()["requests"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.005)  # polling a condition, not waiting a fixed time
+    sender.close()
+    thread.join(10.0)
+    assert not thread.is_alive()
+    assert outcomes[0].held == (0,) and outcomes[0].requests == 1
 
 
 def test_exhausted_budget_fails_the_batch(emulator: Any, make_sender: Any) -> None:
