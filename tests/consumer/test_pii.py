@@ -1,10 +1,11 @@
-"""No raw PII and no token leave the process through logs or metric labels.
+"""No raw PII and no token leave the process through logs, metric labels or OTLP exports.
 
 PII-rich events (e-mails, phones, names, street addresses, postal codes, in traits, context
 and properties; identify calls; unmapped events; an undecodable record carrying a name) go
 through the whole pipeline — embedded broker, `tiktok-capi run` in a subprocess with DEBUG
 JSON logs, the TikTok emulator — and every log line and the Prometheus `/metrics` text are
-searched for every raw value (case-insensitive) and for the access token.
+searched for every raw value (case-insensitive) and for the access token, as are the OTLP
+metrics and spans exported to a collector on loopback.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +117,43 @@ def _events(now: datetime) -> list[dict[str, Any]]:
     return events
 
 
+class _Collector(ThreadingHTTPServer):
+    """A local OTLP/HTTP receiver keeping every request body."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _CollectorHandler)
+        self.bodies: list[tuple[str, bytes]] = []
+        self.lock = threading.Lock()
+
+
+class _CollectorHandler(BaseHTTPRequestHandler):
+    server: _Collector
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        with self.server.lock:
+            self.server.bodies.append((self.path, body))
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def collector() -> Iterator[_Collector]:
+    server = _Collector()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[Emulator]:
     emu = Emulator(EmulatorConfig(token=TOKEN, pixel_code=PIXEL))
@@ -134,7 +175,7 @@ def _value(text: str, name: str) -> float:
 
 
 def test_no_pii_or_token_in_logs_or_metrics(
-    broker: Any, emulator: Emulator, tmp_path: Path
+    broker: Any, emulator: Emulator, collector: _Collector, tmp_path: Path
 ) -> None:
     topic = broker.unique_topic("pii", partitions=2)
     events = _events(datetime.now(UTC))
@@ -162,6 +203,8 @@ def test_no_pii_or_token_in_logs_or_metrics(
         SHUTDOWN_GRACE="5s",
     )
     env = {k: v for k, v in env.items() if not k.startswith("OTEL_")}
+    # Spans and metrics also leave over OTLP: to a collector on loopback, searched the same way.
+    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{collector.server_port}"
     log_path = tmp_path / "run.log"
     with log_path.open("w") as log_file:
         process = subprocess.Popen(
@@ -206,7 +249,18 @@ def test_no_pii_or_token_in_logs_or_metrics(
     assert _value(metrics, "tiktok_capi_events_delivered_total") > 0
     assert _value(metrics, "tiktok_capi_events_dead_lettered_total") >= 1
 
-    haystacks = {"logs": output.lower(), "metrics": metrics.lower()}
+    with collector.lock:
+        exported = list(collector.bodies)
+    paths = {path for path, _ in exported}
+    assert {"/v1/metrics", "/v1/traces"} <= paths  # flushed at shutdown
+    otlp = b"".join(body for _, body in exported)
+    assert b"tiktok.track" in otlp  # a span per delivery request
+
+    haystacks = {
+        "logs": output.lower(),
+        "metrics": metrics.lower(),
+        "otlp": otlp.decode("utf-8", "replace").lower(),
+    }
     leaks = [
         f"{label} {key}={value!r}"
         for key, value in {**PII, "token": TOKEN}.items()
