@@ -32,7 +32,7 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
 from fastavro.schema import to_parsing_canonical_form
 
-import schemas
+from schemas.loader import cdp_event_schema
 
 if TYPE_CHECKING:
     from consumer.settings import Settings
@@ -120,13 +120,13 @@ class SchemaSource(Protocol):
 @cache
 def bundled_schema() -> Any:
     """The bundled CDP event schema, parsed by fastavro (the reader schema)."""
-    return parse_schema(schemas.cdp_event_schema())
+    return parse_schema(cdp_event_schema())
 
 
 @cache
 def bundled_schema_text() -> str:
     """The bundled schema in Avro's parsing canonical form (what gets registered)."""
-    text: str = to_parsing_canonical_form(schemas.cdp_event_schema())
+    text: str = to_parsing_canonical_form(cdp_event_schema())
     return text
 
 

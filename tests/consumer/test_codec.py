@@ -23,7 +23,7 @@ from consumer.codec import (
     make_decoder,
 )
 from consumer.settings import Settings
-from schemas import EXAMPLES_DIR
+from schemas.loader import EXAMPLES_DIR
 
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.json"))
 
