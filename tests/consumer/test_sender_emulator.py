@@ -8,6 +8,7 @@ real connection errors. Backoffs are kept tiny (the budget is what matters, not 
 from __future__ import annotations
 
 import dataclasses
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -51,6 +52,8 @@ def _settings(emulator: Any, **overrides: Any) -> Settings:
 
 @pytest.fixture
 def make_sender(emulator: Any) -> Iterator[Callable[..., HttpSender]]:
+    emulator.reset()  # the emulator may be shared: start from no events and no faults
+    emulator.set_faults()
     senders: list[HttpSender] = []
 
     def make(**overrides: Any) -> HttpSender:
@@ -196,7 +199,11 @@ def test_probe_reports_bad_credentials(
 
 
 def test_unreachable_destination_fails_not_holds(emulator: Any) -> None:
-    settings = _settings(emulator, tiktok_api_url="http://127.0.0.1:9", send_retry_attempts=2)
+    with socket.socket() as probe:  # a port nobody listens on: bound, then released
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    settings = _settings(emulator, tiktok_api_url=url, send_retry_attempts=2)
     with HttpSender(settings) as sender:
         outcome = sender.deliver([web_event(1)])
         assert outcome.failed == (0,) and outcome.failure is not None
