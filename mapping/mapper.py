@@ -94,7 +94,7 @@ def _rule(
         name = raw if type(raw) is str else as_text(raw, "event", notes)
         if name is None or not name.strip():
             return Skipped("missing_event_name", "", tuple(notes))
-        rule = event_map.get(name)
+        rule = event_map.get(name) if name != PAGE_KEY else None
         if rule is None:
             reason = "disabled_event" if event_map.is_disabled(name) else "unmapped_event"
             return Skipped(reason, _detail(name), tuple(notes))

@@ -11,6 +11,7 @@ __all__ = ["event_time"]
 
 # Numbers above this are taken as milliseconds (1e11 seconds is the year 5138).
 _MILLISECONDS_ABOVE = 1e11
+_YEAR_10000 = 253_402_300_800
 
 
 def _from_datetime(moment: datetime) -> int:
@@ -40,10 +41,12 @@ def event_time(value: object, now: float, notes: list[str]) -> int:
             if not math.isfinite(value):
                 raise ValueError(value)
             seconds = value / 1000 if abs(value) > _MILLISECONDS_ABOVE else value
+            if not 0 <= seconds < _YEAR_10000:
+                raise ValueError(value)
             notes.append("timestamp: a number, read as Unix time")
             return math.floor(seconds)
     except (ValueError, OverflowError, OSError):
-        notes.append("timestamp: not an ISO-8601 time; the current time is used")
+        notes.append("timestamp: not a usable time; the current time is used")
         return fallback
     notes.append(f"timestamp: expected an ISO-8601 string, got {kind(value)}; current time used")
     return fallback

@@ -25,6 +25,8 @@ def _first(
     candidates: Candidates, convert: Callable[[str], str | None], notes: list[str], what: str
 ) -> str | None:
     for value, path in candidates:
+        if value is None:  # the common case, kept cheap: this runs ~10 times per event
+            continue
         text = as_text(value, path, notes, quiet_numbers=True)
         if text is None:
             continue

@@ -9,11 +9,13 @@ blank strings and nulls are absent: readers return ``None`` for them, silently.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["as_bool", "as_number", "as_quantity", "as_text", "field", "kind", "obj"]
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # Integers beyond this lose precision as JSON numbers (and orjson refuses > 64 bits).
 _MAX_INT = 2**53
 
@@ -57,7 +59,7 @@ def _valid_utf8(text: str, path: str, notes: list[str]) -> str:
         text.encode("utf-8")
     except UnicodeEncodeError:
         notes.append(f"{path}: invalid Unicode (lone surrogate) replaced")
-        return text.encode("utf-8", "replace").decode("utf-8")
+        return _SURROGATE.sub("\ufffd", text)
     return text
 
 

@@ -33,6 +33,8 @@ FALLBACK = int(NOW)
         (True, FALLBACK),
         ({"seconds": 1}, FALLBACK),
         (float("inf"), FALLBACK),
+        (1.8446744073709552e22, FALLBACK),  # beyond the year 9999 even as milliseconds
+        (-5, FALLBACK),
     ],
 )
 def test_event_time(timestamp: Any, expected: int) -> None:
@@ -43,7 +45,7 @@ def test_event_time(timestamp: Any, expected: int) -> None:
 
 def test_bad_timestamps_are_noted() -> None:
     result = mapped(track("Product Viewed", timestamp="yesterday"))
-    assert "timestamp: not an ISO-8601 time; the current time is used" in result.notes
+    assert "timestamp: not a usable time; the current time is used" in result.notes
 
 
 @pytest.mark.parametrize(
@@ -178,3 +180,10 @@ def test_mapping_does_not_modify_its_input() -> None:
     before = orjson.dumps(event)
     mapped(event)
     assert orjson.dumps(event) == before
+
+
+def test_lone_surrogates_are_replaced_so_the_event_can_be_sent() -> None:
+    result = mapped(track("Products Searched", {"query": "tee \ud800"}))
+    assert result.event["properties"]["query"] == "tee \ufffd"
+    assert "properties.query: invalid Unicode (lone surrogate) replaced" in result.notes
+    orjson.dumps(result.event)

@@ -85,6 +85,7 @@ def test_other_call_types_are_skipped(call: str) -> None:
         ({"type": 3}, "unsupported_call_type", "a number"),
         ({}, "unsupported_call_type", "missing"),
         ({"type": "track", "event": "Mail joe@example.com"}, "unmapped_event", "Mail [redacted]"),
+        ({"type": "track", "event": "$page"}, "unmapped_event", "$page"),  # the page-call rule
     ],
 )
 def test_skip_reasons(event: object, reason: str, detail: str) -> None:

@@ -33,7 +33,9 @@ json_scalars = (
     | st.integers()
     | st.floats()
     | st.text(max_size=20)
-    | st.sampled_from(["", " ", "2024-01-08T13:52:50Z", "19.99", "+1 415 555 2671", "a@b.co"])
+    | st.sampled_from(
+        ["", " ", "2024-01-08T13:52:50Z", "19.99", "+1 415 555 2671", "a@b.co", "\ud800"]
+    )
 )
 json_values = st.recursive(
     json_scalars,
