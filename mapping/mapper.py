@@ -59,13 +59,21 @@ def _event_id(event: Mapping[str, Any], notes: list[str]) -> str:
     # No messageId: an id derived from the content stays the same when the record is retried
     # or replayed, so TikTok still deduplicates repeated sends of this event.
     notes.append("messageId: missing; event_id derived from the event's content")
+    return _DERIVED_PREFIX + sha256_hex(_canonical(event))[:32]
+
+
+def _canonical(event: Mapping[str, Any]) -> str:
+    """The event as stable text: sorted-key JSON, else its repr, else its top-level keys."""
     try:
-        canonical = orjson.dumps(
+        return orjson.dumps(
             event, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str
-        )
-    except (TypeError, orjson.JSONEncodeError):
-        canonical = repr(event).encode("utf-8", "surrogatepass")
-    return _DERIVED_PREFIX + sha256_hex(canonical.decode("utf-8", "surrogatepass"))[:32]
+        ).decode("utf-8")
+    except Exception:  # e.g. integers beyond 64 bits, nesting deeper than orjson allows
+        pass
+    try:
+        return repr(event)
+    except Exception:  # RecursionError on absurdly deep nesting
+        return repr(sorted(str(key) for key in event))
 
 
 def _url(value: object, path: str, notes: list[str]) -> str | None:

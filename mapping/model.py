@@ -100,14 +100,19 @@ class MappingSettings:
 
     Attributes:
         event_map: CDP event name -> TikTok event rules (defaults from the specification).
-        default_phone_region: ISO 3166 region (upper case, e.g. "US", "GB") used to read phone
-            numbers written without a country code. Raises ``ValueError`` when unknown.
+        default_phone_region: ISO 3166 region (e.g. "US", "GB"; case-insensitive, stored upper
+            case) used to read phone numbers written without a country code. Raises
+            ``ValueError`` when unknown.
     """
 
     event_map: EventMap = DEFAULT_EVENT_MAP
     default_phone_region: str = "US"
 
     def __post_init__(self) -> None:
+        region = self.default_phone_region
+        if isinstance(region, str) and region.strip().upper() != region:
+            # "us" and " GB " are what users type; store the canonical form.
+            object.__setattr__(self, "default_phone_region", region.strip().upper())
         if self.default_phone_region not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError(
                 f"unknown phone region {self.default_phone_region!r}: "

@@ -94,7 +94,7 @@ def _run(args: argparse.Namespace) -> int:
     except EventMapError as exc:
         _error(f"invalid event map: {exc}")
         return 2
-    region = str(args.phone_region).strip().upper()
+    region = str(args.phone_region)
     try:
         settings = (
             MappingSettings(event_map=event_map, default_phone_region=region)
@@ -105,15 +105,21 @@ def _run(args: argparse.Namespace) -> int:
         _error(f"--phone-region: {exc}")
         return 2
 
-    if args.file == "-":
-        return _map_lines(sys.stdin.buffer, settings, args)
     try:
-        stream = open(args.file, "rb")  # noqa: SIM115 - closed below
-    except OSError as exc:
-        _error(f"cannot read {args.file}: {exc.strerror}")
-        return 2
-    with stream:
-        return _map_lines(stream, settings, args)
+        if args.file == "-":
+            return _map_lines(sys.stdin.buffer, settings, args)
+        try:
+            stream = open(args.file, "rb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            _error(f"cannot read {args.file}: {exc.strerror}")
+            return 2
+        with stream:
+            return _map_lines(stream, settings, args)
+    except BrokenPipeError:
+        # The reader went away (`... | head`): stop quietly, as other Unix filters do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
 
 
 def _decode(line: bytes) -> tuple[object, str | None]:

@@ -187,3 +187,15 @@ def test_lone_surrogates_are_replaced_so_the_event_can_be_sent() -> None:
     assert result.event["properties"]["query"] == "tee \ufffd"
     assert "properties.query: invalid Unicode (lone surrogate) replaced" in result.notes
     orjson.dumps(result.event)
+
+
+def test_deeply_nested_input_does_not_raise() -> None:
+    deep: Any = "x"
+    for _ in range(5000):
+        deep = {"a": deep}
+    result = mapped(track("Product Viewed", {"extra": deep}, messageId=None))
+    assert result.event_id.startswith("derived-")
+    deep_list: Any = [1]
+    for _ in range(5000):
+        deep_list = [deep_list]
+    mapped(track("Order Completed", {"products": deep_list}, messageId=None))

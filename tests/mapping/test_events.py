@@ -206,3 +206,7 @@ def test_event_map_is_an_immutable_value() -> None:
 def test_unknown_phone_region_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown phone region 'XX'"):
         MappingSettings(default_phone_region="XX")
+
+
+def test_phone_region_is_case_insensitive() -> None:
+    assert MappingSettings(default_phone_region=" gb ").default_phone_region == "GB"

@@ -221,3 +221,21 @@ def test_help_describes_the_command(capsys: pytest.CaptureFixture[str]) -> None:
     text = capsys.readouterr().out
     for option in ("--pixel-code", "--test-event-code", "--event-map", "--phone-region", "FILE"):
         assert option in text
+
+
+def test_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
+    path = tmp_path / "many.jsonl"
+    path.write_bytes(_lines(*[ORDER] * 20000))
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "consumer", "map", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert reader.stdout is not None and reader.stderr is not None
+    with reader.stdout, reader.stderr:
+        reader.stdout.readline()
+        reader.stdout.close()
+        stderr = reader.stderr.read()
+    assert reader.wait(timeout=60) == 1
+    assert b"Traceback" not in stderr
