@@ -193,3 +193,16 @@ def test_render_refuses(chart: helm.Chart, override: dict[str, Any], message: st
 def test_replicas_equal_to_partitions_render(chart: helm.Chart) -> None:
     manifests = render(chart, merged(required_values(), {"replicaCount": 6}))
     assert only(manifests, "Deployment")["spec"]["replicas"] == 6
+
+
+def test_values_example_in_operations_guide_renders(chart: helm.Chart) -> None:
+    from tests.deploy.chart import ROOT
+
+    text = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    examples = [yaml.safe_load(b) for b in blocks if b.lstrip().startswith("# values")]
+    assert examples, "docs/operations.md lost its values example"
+    for example in examples:
+        manifests = render(chart, example)
+        deployment = only(manifests, "Deployment")
+        assert deployment["spec"]["replicas"] <= example["kafka"]["partitions"]
