@@ -135,7 +135,7 @@ def generate(count: int, seed: int = 7) -> list[dict[str, Any]]:
 
 def _rate(events: list[dict[str, Any]], work: Callable[[dict[str, Any]], object]) -> float:
     best = 0.0
-    for _ in range(3):
+    for _ in range(5):  # best of 5: other processes share the machine
         started = time.perf_counter()
         for event in events:
             work(event)
@@ -145,7 +145,7 @@ def _rate(events: list[dict[str, Any]], work: Callable[[dict[str, Any]], object]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=50_000, help="events per run (best of 3)")
+    parser.add_argument("--events", type=int, default=50_000, help="events per run (best of 5)")
     args = parser.parse_args()
     events = generate(args.events)
     settings = MappingSettings()
