@@ -148,9 +148,6 @@ def test_producer_reads_the_dataset_shipped_in_the_image() -> None:
 @pytest.mark.parametrize("service", PROJECT_SERVICES)
 def test_commands_parse_with_the_cli(service: str) -> None:
     command = SERVICES[service]["command"]
-    emulate = (ROOT / "consumer/commands/emulate.py").read_text(encoding="utf-8")
-    if service == "emulator" and "not implemented" in emulate:
-        pytest.skip("TRANSITIONAL: `tiktok-capi emulate` not landed yet")
     try:
         args = build_parser().parse_args(command)
     except SystemExit as exc:  # argparse reports a usage error by exiting
