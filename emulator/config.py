@@ -81,7 +81,7 @@ class FaultConfig:
             raise InvalidFaults("throttle_http_status must be 200, 429 or 503")
         if not isinstance(self.retry_after_s, int) or self.retry_after_s < 0:
             raise InvalidFaults("retry_after_s must be an integer >= 0")
-        if self.seed is not None and (not isinstance(self.seed, int) or isinstance(self.seed, bool)):
+        if self.seed is not None and not _is_int(self.seed):
             raise InvalidFaults("seed must be an integer")
 
     def as_dict(self) -> dict[str, Any]:
@@ -89,10 +89,12 @@ class FaultConfig:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _is_number(value: object) -> bool:
-    return (
-        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    )
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 FAULT_FIELDS: frozenset[str] = frozenset(f.name for f in fields(FaultConfig))
@@ -148,7 +150,7 @@ class EmulatorConfig:
 
     host: str = "127.0.0.1"
     port: int = 0
-    token: str = "test-token"
+    token: str = "test-token"  # noqa: S105 - the emulator's own default, not a secret
     pixel_code: str = "TESTPIXEL"
     record_path: str | None = None
     max_event_age_s: int = 7 * 86400

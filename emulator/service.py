@@ -1,0 +1,322 @@
+"""The emulator: TikTok's ``event/track`` endpoint plus control endpoints, on a real HTTP server.
+
+Endpoints:
+    POST /open_api/v1.3/event/track/   the Events API (faults, auth, validation, recording)
+    POST /open_api/v1.3/event/track    HTTP 308 to the path with the trailing slash
+    GET  /_emulator/stats              counters (`Emulator.stats`)
+    GET  /_emulator/events             accepted events (`Emulator.events`); ``?limit=N``: last N
+    GET  /_emulator/faults             faults in force
+    POST /_emulator/faults             replace the faults (JSON: `FaultConfig` fields, or
+                                       ``revoke_for_s``); unnamed fields are off
+    POST /_emulator/reset              forget counters, events and deduplication keys
+    GET  /_emulator/health             ``{"status": "ok"}``
+
+Business answers use TikTok's shape ``{"code", "message", "request_id", "data"}`` with HTTP 200;
+throttling answers use HTTP 429 (configurable) with ``Retry-After``; injected 5xx carry HTML.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import orjson
+
+from emulator import contract
+from emulator.config import EmulatorConfig, FaultConfig, InvalidFaults, faults_from_mapping
+from emulator.faults import FaultInjector
+from emulator.recorder import Recorder
+from emulator.server import DROP, HTTPServer, Reply
+from emulator.store import Store
+from emulator.validate import Rejection, Validator
+
+__all__ = ["Emulator"]
+
+log = logging.getLogger(__name__)
+
+_GATEWAY_PAGES = {
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Time-out",
+}
+_NOT_FOUND = Reply(404, b'{"error": "not found"}')
+
+
+class Emulator:
+    """A TikTok Events API emulator on a loopback port, served by background threads.
+
+    Use as a context manager, or call `start` and `stop`::
+
+        with Emulator(EmulatorConfig(token="t", pixel_code="P")) as emu:
+            httpx.post(emu.track_url, headers={"Access-Token": "t"}, json={...})
+            assert emu.stats()["accepted_events"] == 1
+
+    Args:
+        config: what to listen on and accept, and the faults in force at first.
+        wall_clock: Unix time (event-time window, token-revocation window).
+        monotonic: monotonic clock (QPS limit, record flushing).
+    """
+
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        *,
+        wall_clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config or EmulatorConfig()
+        self.max_body_bytes = self.config.max_body_bytes
+        self._wall_clock = wall_clock
+        self._validator = Validator(
+            self.config.pixel_code, self.config.max_event_age_s, self.config.max_future_s
+        )
+        self._injector = FaultInjector(
+            self.config.faults, self.config.seed, wall_clock=wall_clock, monotonic=monotonic
+        )
+        self._recorder: Recorder | None = None
+        if self.config.record_path is not None:
+            self._recorder = Recorder(self.config.record_path, monotonic=monotonic)
+        self._store = Store(self.config.max_events_in_memory, self._recorder)
+        self._stopping = threading.Event()
+        self._server: HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._request_ids = itertools.count(1)
+        self._instance = os.urandom(3).hex().upper()
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> str:
+        """Bind, serve in a background thread and return the base URL (``http://host:port``)."""
+        if self._server is not None:
+            return self.base_url
+        self._stopping.clear()
+        self._server = HTTPServer(self.config.host, self.config.port, self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="emulator-accept",
+            daemon=True,
+        )
+        self._thread.start()
+        log.info("TikTok emulator listening on %s", self.base_url)
+        return self.base_url
+
+    def stop(self) -> None:
+        """Stop serving, end hanging requests and connection threads, flush the record file."""
+        self._stopping.set()
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is not None:
+            server.close()
+        if thread is not None:
+            thread.join(5.0)
+        if self._recorder is not None:
+            self._recorder.close()
+
+    def __enter__(self) -> Emulator:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # ----------------------------------------------------------------- addresses
+
+    @property
+    def base_url(self) -> str:
+        """``http://host:port`` of the running emulator."""
+        if self._server is None:
+            raise RuntimeError("the emulator is not running; call start() first")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def track_url(self) -> str:
+        """Full URL of the ``event/track`` endpoint."""
+        return self.base_url + contract.TRACK_PATH
+
+    @property
+    def token(self) -> str:
+        """The access token the emulator accepts."""
+        return self.config.token
+
+    @property
+    def pixel_code(self) -> str:
+        """The pixel code (``event_source_id``) the emulator accepts."""
+        return self.config.pixel_code
+
+    # ----------------------------------------------------------------- state
+
+    def stats(self) -> dict[str, Any]:
+        """Counters, as ``GET /_emulator/stats`` answers them: ``requests``,
+        ``accepted_requests``, ``rejected_requests``, ``accepted_events``, ``unique_events``,
+        ``duplicates``, ``custom_events``, ``test_events``, ``events_in_memory``,
+        ``rejections_by_code`` (code as a string -> requests), ``events_by_name`` and
+        ``faults`` (kind -> requests)."""
+        return self._store.stats()
+
+    def events(self) -> list[dict[str, Any]]:
+        """Accepted events, oldest first, each tagged with ``request_id``, ``event_source``,
+        ``event_source_id``, ``duplicate`` and, when sent, ``test_event_code``."""
+        return self._store.events()
+
+    def reset(self) -> None:
+        """Forget counters, events and deduplication keys (faults and record file are kept)."""
+        self._store.reset()
+
+    @property
+    def faults(self) -> FaultConfig:
+        """The faults in force."""
+        return self._injector.faults
+
+    def set_faults(self, faults: FaultConfig | None = None, **fields: Any) -> FaultConfig:
+        """Replace the faults in force by ``faults``, or by a `FaultConfig` built from ``fields``
+        (which may use ``revoke_for_s``). No argument turns every fault off.
+
+        Raises:
+            InvalidFaults: unknown field or bad value.
+        """
+        if faults is not None and fields:
+            raise TypeError("give a FaultConfig or keyword fields, not both")
+        if faults is None:
+            faults = faults_from_mapping(fields, now=self._wall_clock)
+        self._injector.configure(faults)
+        return faults
+
+    # ----------------------------------------------------------------- HTTP
+
+    def post(self, path: str, headers: Any, body: bytes) -> Reply:
+        """Answer a POST (called by the server's connection threads)."""
+        if path == contract.TRACK_PATH:
+            return self._track(headers.get("Access-Token"), body)
+        if path == contract.TRACK_PATH.rstrip("/"):
+            # UNVERIFIED how TikTok answers without the slash; a permanent redirect that keeps
+            # the method (308) is what strict-slash web frameworks answer.
+            return Reply(308, b"", "text/plain", (("Location", contract.TRACK_PATH),))
+        if path == "/_emulator/reset":
+            self.reset()
+            return Reply(200, b'{"status": "ok"}')
+        if path == "/_emulator/faults":
+            return self._post_faults(body)
+        return _NOT_FOUND
+
+    def get(self, path: str, query: str) -> Reply:
+        """Answer a GET (called by the server's connection threads)."""
+        if path == "/_emulator/stats":
+            return Reply(200, orjson.dumps(self.stats()))
+        if path == "/_emulator/events":
+            events = self.events()
+            limit = _query_int(query, "limit")
+            if limit is not None:
+                events = events[-limit:] if limit > 0 else []
+            return Reply(200, orjson.dumps(events))
+        if path == "/_emulator/faults":
+            return Reply(200, orjson.dumps(self.faults.as_dict()))
+        if path == "/_emulator/health":
+            return Reply(200, b'{"status": "ok"}')
+        if path in (contract.TRACK_PATH, contract.TRACK_PATH.rstrip("/")):
+            return Reply(405, b'{"error": "method not allowed"}', headers=(("Allow", "POST"),))
+        return _NOT_FOUND
+
+    def _post_faults(self, body: bytes) -> Reply:
+        try:
+            spec = orjson.loads(body or b"{}")
+            if not isinstance(spec, dict):
+                raise InvalidFaults("the body must be a JSON object of fault fields")
+            faults = self.set_faults(**spec)
+        except (orjson.JSONDecodeError, InvalidFaults) as exc:
+            return Reply(400, orjson.dumps({"error": str(exc)}))
+        return Reply(200, orjson.dumps(faults.as_dict()))
+
+    def _track(self, token: str | None, body: bytes) -> Reply:
+        store = self._store
+        store.count_request()
+        decision = self._injector.decide()
+        if decision.latency_s > 0:
+            store.count_fault("latency")
+            if self._stopping.wait(decision.latency_s):
+                return DROP
+        kind = decision.kind
+        if kind is not None:
+            store.count_fault(kind)
+            if kind == "drop":
+                return DROP
+            if kind == "hang":
+                self._stopping.wait(self.faults.hang_s)
+                return DROP
+            if kind == "revoked":
+                return self._business(contract.TOKEN_INVALID)
+            if kind in ("qps_limit", "throttle"):
+                retry_after = (("Retry-After", str(self.faults.retry_after_s)),)
+                return self._business(
+                    contract.THROTTLED, status=decision.status, headers=retry_after
+                )
+            return _gateway_error(decision.status)
+        if not token:
+            return self._business(contract.TOKEN_EMPTY)
+        if token != self.config.token:
+            return self._business(contract.TOKEN_INVALID)
+        result = self._validator.check(body, self._wall_clock())
+        if isinstance(result, Rejection):
+            return self._business(result.code, result.message)
+        request_id = self._next_request_id()
+        store.accept(result, request_id, body)
+        return Reply(
+            200,
+            b'{"code":0,"message":"OK","request_id":"' + request_id.encode() + b'","data":{}}',
+        )
+
+    def _business(
+        self,
+        code: int,
+        message: str | None = None,
+        *,
+        status: int = 200,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> Reply:
+        self._store.count_rejection(code)
+        answer = {
+            "code": code,
+            "message": message if message is not None else contract.MESSAGES[code],
+            "request_id": self._next_request_id(),
+            "data": {},
+        }
+        return Reply(status, orjson.dumps(answer), headers=headers)
+
+    def _next_request_id(self) -> str:
+        stamp = datetime.fromtimestamp(self._wall_clock(), UTC).strftime("%Y%m%d%H%M%S")
+        return f"{stamp}{self._instance}{next(self._request_ids):010X}"
+
+
+def _gateway_error(status: int) -> Reply:
+    title = _GATEWAY_PAGES.get(status, "Server Error")
+    page = (
+        f"<html>\r\n<head><title>{status} {title}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{status} {title}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+        "</body>\r\n</html>\r\n"
+    )
+    return Reply(status, page.encode(), "text/html")
+
+
+def _query_int(query: str, name: str) -> int | None:
+    for part in query.split("&"):
+        key, _, value = part.partition("=")
+        if key == name:
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
