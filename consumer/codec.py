@@ -51,7 +51,9 @@ __all__ = [
     "bundled_schema_text",
     "encode_event",
     "encode_event_framed",
+    "frame",
     "make_decoder",
+    "to_record",
 ]
 
 DecodeReason = Literal[
@@ -154,8 +156,9 @@ def to_record(event: Mapping[str, Any]) -> dict[str, Any]:
             if not isinstance(key, str):
                 raise EncodeError("event keys must be strings")
             extra[key] = value
-    if extra:
-        record[_EXTRA] = _json_text(extra)
+    record[_EXTRA] = _json_text(extra) if extra else ""
+    for key in _SECTIONS:
+        record.setdefault(key, "")  # JSON text is never empty: "" means the key is absent
     return record
 
 
@@ -198,10 +201,10 @@ def _from_record(record: Mapping[str, Any]) -> dict[str, Any]:
     loads = orjson.loads
     for key in _SECTIONS:
         text = get(key)
-        if text is not None:
+        if text:
             event[key] = loads(text)
     text = get(_EXTRA)
-    if text is not None:
+    if text:
         extra = loads(text)
         if not isinstance(extra, dict):
             raise DecodeError("garbage", "field 'extra' is not a JSON object")

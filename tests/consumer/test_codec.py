@@ -113,8 +113,8 @@ def _reason(decoder: Any, value: bytes | None) -> str:
         (b"\x0e", "garbage"),  # union branch 7 does not exist
         (b"\x02\x06\xff\xfe\xfd", "garbage"),  # not UTF-8
         (b"\x00" * 12 + b"trailing", "garbage"),
-        (b"\x00" * 7 + b"\x02\x06{x}" + b"\x00" * 4, "garbage"),  # properties not JSON
-        (b"\x00" * 11 + b"\x02\x04[]", "garbage"),  # extra not an object
+        (b"\x00" * 7 + b"\x06{x}" + b"\x00" * 4, "garbage"),  # properties not JSON
+        (b"\x00" * 11 + b"\x04[]", "garbage"),  # extra not an object
     ],
 )
 def test_bundled_decoder_poison_records(value: bytes | None, reason: str) -> None:
