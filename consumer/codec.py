@@ -256,6 +256,9 @@ class BundledDecoder:
         """See :meth:`Decoder.decode`."""
         return _read(_check_present(value), self._schema, None)
 
+    def close(self) -> None:
+        """Nothing to release (same interface as :class:`RegistryDecoder`)."""
+
 
 class RegistryDecoder:
     """Decodes the Confluent wire format; writer schemas come from ``source`` and are cached.
@@ -286,6 +289,12 @@ class RegistryDecoder:
         schema_id = int.from_bytes(data[1:_HEADER_SIZE], "big")
         writer, reader = self._writers.get(schema_id) or self._load(schema_id)
         return _read(memoryview(data)[_HEADER_SIZE:], writer, reader)
+
+    def close(self) -> None:
+        """Release the schema source's connections when it has any (a registry client)."""
+        close = getattr(self._source, "close", None)
+        if callable(close):
+            close()
 
     def _load(self, schema_id: int) -> tuple[Any, Any]:
         text = self._source.get_schema(schema_id)

@@ -37,6 +37,7 @@ __all__ = [
     "UNMAPPED_EVENTS",
     "format_timestamp",
     "generate",
+    "load_events",
     "load_sample",
     "rebase_timestamps",
     "write_jsonl",
@@ -452,11 +453,15 @@ def write_jsonl(events: Iterable[Mapping[str, Any]], path: Path) -> int:
     return count
 
 
+def load_events() -> list[dict[str, Any]]:
+    """The shipped dataset as stored: timestamps end at :data:`DATASET_NOW` (re-base them)."""
+    with gzip.open(SAMPLE_PATH, "rb") as lines:
+        return [orjson.loads(line) for line in lines if line.strip()]
+
+
 def load_sample(now: datetime | None = None) -> list[dict[str, Any]]:
     """The shipped dataset, timestamps re-based to end at ``now`` (default: the current time)."""
-    with gzip.open(SAMPLE_PATH, "rb") as lines:
-        events = [orjson.loads(line) for line in lines if line.strip()]
-    return rebase_timestamps(events, now if now is not None else datetime.now(UTC))
+    return rebase_timestamps(load_events(), now if now is not None else datetime.now(UTC))
 
 
 if __name__ == "__main__":

@@ -170,7 +170,7 @@ def test_make_decoder_with_registry_is_framed() -> None:
     )
     decoder = make_decoder(settings)
     assert isinstance(decoder, RegistryDecoder)
-    decoder._source.close()  # type: ignore[attr-defined]
+    decoder.close()
 
 
 # -- properties ------------------------------------------------------------------------------

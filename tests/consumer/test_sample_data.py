@@ -20,6 +20,7 @@ from consumer.sample_data import (
     SAMPLE_SIZE,
     UNMAPPED_EVENTS,
     generate,
+    load_events,
     load_sample,
     rebase_timestamps,
     write_jsonl,
@@ -135,3 +136,10 @@ def test_the_demo_dataset_produces_and_decodes(
     decoded = [BundledDecoder().decode(v) for v in values]
     latest = max(datetime.fromisoformat(str(e["timestamp"])) for e in decoded)
     assert abs(datetime.now(UTC) - latest) < timedelta(minutes=5)
+
+
+def test_load_events_is_the_file_as_stored() -> None:
+    events = load_events()
+    assert len(events) == SAMPLE_SIZE
+    latest = max(datetime.fromisoformat(str(e["timestamp"])) for e in events)
+    assert DATASET_NOW - timedelta(seconds=2) < latest < DATASET_NOW
