@@ -1,4 +1,4 @@
-"""HttpSender against the TikTok emulator over real loopback sockets.
+"""HttpSender against the TikTok emulator over real loopback sockets (`emulator` fixture).
 
 The emulator validates bodies as strictly as TikTok documents and injects faults
 deterministically (seeded), so these tests check the sender's real bytes, real timeouts and
@@ -20,18 +20,8 @@ import pytest
 from consumer.delivery import BatchOutcome
 from consumer.sender import HttpSender
 from consumer.settings import SecretStr, Settings
-from tests.fixtures import emulator as _emulator_plugin
 
 pytestmark = pytest.mark.integration
-
-if not hasattr(_emulator_plugin, "emulator"):  # until the shared fixture exists
-
-    @pytest.fixture
-    def emulator() -> Iterator[Any]:
-        from emulator import Emulator, EmulatorConfig
-
-        with Emulator(EmulatorConfig(token="tok-1", pixel_code="PIX1")) as emu:
-            yield emu
 
 
 def _settings(emulator: Any, **overrides: Any) -> Settings:
@@ -52,8 +42,6 @@ def _settings(emulator: Any, **overrides: Any) -> Settings:
 
 @pytest.fixture
 def make_sender(emulator: Any) -> Iterator[Callable[..., HttpSender]]:
-    emulator.reset()  # the emulator may be shared: start from no events and no faults
-    emulator.set_faults()
     senders: list[HttpSender] = []
 
     def make(**overrides: Any) -> HttpSender:
