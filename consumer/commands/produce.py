@@ -32,8 +32,13 @@ SCHEMA_REGISTRY_URL is set); without it values are plain Avro.
 
 Extra librdkafka properties come from the environment as KAFKA_<PROPERTY>, dots written as
 underscores (e.g. KAFKA_SECURITY_PROTOCOL=SASL_SSL), as for `tiktok-capi run`.
-Exit status: 0 when every line was produced, 1 when a line was bad or a delivery failed,
-2 on a usage or connection error."""
+Exit status: 0 when every line was produced; 1 when a line was bad or a delivery failed (the
+broker unreachable for 30 s); 2 on a usage, configuration or schema registry error.
+
+Example, with the shipped sample storefront dataset:
+  tiktok-capi produce --topic cdp-events --rebase-timestamps \\
+      $(python -c 'from consumer.sample_data import SAMPLE_PATH; print(SAMPLE_PATH)')
+"""
 
 
 @dataclass

@@ -83,3 +83,11 @@ def test_start_fails_clearly_when_the_broker_exits(monkeypatch: pytest.MonkeyPat
     with pytest.raises(BrokerStartError, match="exited"):
         broker.start()
     assert not broker.running
+
+
+def test_tansu_auto_creates_unknown_topics_with_four_partitions(broker: BrokerHelper) -> None:
+    # Documented in consumer/embedded_broker.py: create topics explicitly when the count matters.
+    topic = f"auto-{broker.unique_group()}"
+    assert broker.partitions(topic) == 0
+    broker.produce(topic, [b"x"])
+    assert broker.partitions(topic) == 4
