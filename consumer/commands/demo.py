@@ -423,6 +423,7 @@ def demo_settings(bootstrap: str, destination: Mapping[str, str]) -> Settings:
         "RETRY_DELAYS": "2s,5s",
         "SEND_RETRY_BACKOFF": "100ms",
         "SEND_RETRY_MAX_BACKOFF": "2s",
+        "SHUTDOWN_GRACE": "5s",
         "HEALTH_HOST": "127.0.0.1",
         "HEALTH_PORT": "0",
         "LOG_FORMAT": "json",
@@ -458,6 +459,115 @@ def _demo(args: argparse.Namespace, out: IO[str], environ: Mapping[str, str]) ->
         return _pipeline(args, out, output, live, stack)
 
 
+@dataclass
+class _Destination:
+    """Where the demo delivers: the emulator (recording to a file) or TikTok in test mode."""
+
+    env: dict[str, str]
+    description: str
+    emulator: Any = None
+    record_file: Path | None = None
+
+    def recorded(self) -> int | None:
+        """Events the emulator accepted (stop it first: that flushes the record file)."""
+        if self.emulator is None:
+            return None
+        return int(self.emulator.stats().get("accepted_events", 0))
+
+
+def _destination(
+    live: Mapping[str, str] | None, output: Path, stack: contextlib.ExitStack
+) -> _Destination:
+    if live is not None:
+        return _Destination(
+            dict(live), "the real TikTok Events API, test mode (see Events Manager > Test Events)"
+        )
+    from emulator.config import EmulatorConfig
+    from emulator.service import Emulator
+
+    token = secrets.token_urlsafe(24)
+    record_file = output / RECORD_FILE
+    record_file.unlink(missing_ok=True)
+    emulator = Emulator(
+        EmulatorConfig(token=token, pixel_code=DEMO_PIXEL, record_path=str(record_file))
+    )
+    emulator.start()
+    stack.callback(emulator.stop)
+    env = {
+        "TIKTOK_ACCESS_TOKEN": token,
+        "TIKTOK_PIXEL_CODE": DEMO_PIXEL,
+        "TIKTOK_API_URL": emulator.base_url,
+    }
+    return _Destination(env, f"TikTok emulator at {emulator.base_url}", emulator, record_file)
+
+
+class _ConnectorThread:
+    """The connector running on a daemon thread, with its failure (if any) kept for the caller."""
+
+    def __init__(self, settings: Settings, health: Any) -> None:
+        from consumer.app import Connector
+
+        self.connector = Connector(settings, health=health)
+        self.failure: BaseException | None = None
+        self.patience_s = 15.0  # how long stop() waits for a graceful shutdown
+        self._thread = threading.Thread(target=self._run, name="demo-connector", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.connector.run()
+        except BaseException as exc:  # reported by the main thread
+            self.failure = exc
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self) -> None:
+        """Graceful stop; past ``patience_s`` the daemon thread ends with the process."""
+        self.connector.stop()
+        if self._thread.ident is not None:
+            self._thread.join(self.patience_s)
+
+
+def _wait_drained(
+    runner: _ConnectorThread,
+    broker: Any,
+    ends: Mapping[int, int],
+    progress: Progress,
+    timeout_s: float,
+    output: Path,
+) -> tuple[ConnectorStats, float]:
+    """Show progress until every produced record is committed; returns the stats and how long
+    it took from the first consumed record."""
+    started = time.monotonic()
+    first_record: float | None = None
+    while True:
+        stats = runner.connector.stats()
+        now = time.monotonic()
+        if first_record is None and stats.consumed > 0:
+            first_record = now
+        progress.update(stats, now - started)
+        problem = None
+        if _drained(stats, SOURCE_TOPIC, ends):
+            progress.update(stats, now - started, force=True)
+            progress.finish()
+            return stats, now - (first_record or started)
+        if not broker.running:
+            problem = f"the embedded broker exited; see {output / 'broker.log'}"
+        elif runner.failure is not None or not runner.alive:
+            reason = repr(runner.failure) if runner.failure else "it stopped"
+            problem = f"the connector stopped before the stream was drained: {reason}"
+        elif now - started > timeout_s:
+            problem = f"the stream was not drained after {timeout_s:.0f}s; see {output}/demo.log"
+        if problem is not None:
+            progress.finish()
+            raise DemoError(problem)
+        time.sleep(0.1)
+
+
 def _pipeline(
     args: argparse.Namespace,
     out: IO[str],
@@ -483,34 +593,11 @@ def _pipeline(
         broker.start()
     except BrokerStartError as exc:
         raise DemoError(f"the embedded broker did not start: {exc}") from exc
+    destination = _destination(live, output, stack)
+    logs.register_secret(destination.env["TIKTOK_ACCESS_TOKEN"])
+    say(f"Broker on {broker.bootstrap}; destination: {destination.description}")
 
-    record_file: Path | None = None
-    emulator: Any = None
-    if live is None:
-        from emulator.config import EmulatorConfig
-        from emulator.service import Emulator
-
-        token = secrets.token_urlsafe(24)
-        record_file = output / RECORD_FILE
-        record_file.unlink(missing_ok=True)
-        emulator = Emulator(
-            EmulatorConfig(token=token, pixel_code=DEMO_PIXEL, record_path=str(record_file))
-        )
-        emulator.start()
-        stack.callback(emulator.stop)
-        destination = {
-            "TIKTOK_ACCESS_TOKEN": token,
-            "TIKTOK_PIXEL_CODE": DEMO_PIXEL,
-            "TIKTOK_API_URL": emulator.base_url,
-        }
-        where = f"TikTok emulator at {emulator.base_url}"
-    else:
-        destination = dict(live)
-        where = "the real TikTok Events API, test mode (see Events Manager > Test Events)"
-    logs.register_secret(destination["TIKTOK_ACCESS_TOKEN"])
-    say(f"Broker on {broker.bootstrap}; destination: {where}")
-
-    settings = demo_settings(broker.bootstrap, destination)
+    settings = demo_settings(broker.bootstrap, destination.env)
     create_topic(broker.bootstrap, SOURCE_TOPIC, PARTITIONS)
     say(
         f"Producing {len(events):,} storefront events to '{SOURCE_TOPIC}' "
@@ -518,84 +605,45 @@ def _pipeline(
     )
     ends = produce(broker.bootstrap, SOURCE_TOPIC, events)
 
-    tel = telemetry.setup(settings)
-    stack.callback(tel.shutdown)
+    stack.callback(telemetry.setup(settings).shutdown)
     state = HealthState()
     health = HealthServer(
         settings.health_host, 0, state, settings.liveness_timeout_s, settings.metrics_enabled
     )
     port = health.start()
     stack.callback(health.stop)
-    metrics_url = f"http://127.0.0.1:{port}/metrics"
     say(f"Running the connector (health and metrics on http://127.0.0.1:{port}/)...")
 
-    from consumer.app import Connector
-
-    connector = Connector(settings, health=state)
-    failure: list[BaseException] = []
-
-    def run_connector() -> None:
-        try:
-            connector.run()
-        except BaseException as exc:  # reported by the main thread
-            failure.append(exc)
-
-    thread = threading.Thread(target=run_connector, name="demo-connector", daemon=True)
-    thread.start()
-
-    def stop_connector() -> None:
-        connector.stop()
-        thread.join(30)
-
-    stack.callback(stop_connector)
-
-    progress = Progress(out, total=len(events))
-    started = time.monotonic()
-    first_record: float | None = None
-    deadline = started + args.timeout
-    stats = connector.stats()
-    while True:
-        stats = connector.stats()
-        now = time.monotonic()
-        if first_record is None and stats.consumed > 0:
-            first_record = now
-        progress.update(stats, now - started)
-        if _drained(stats, SOURCE_TOPIC, ends):
-            break
-        if failure or not thread.is_alive():
-            progress.finish()
-            reason = repr(failure[0]) if failure else "it stopped"
-            raise DemoError(f"the connector stopped before the stream was drained: {reason}")
-        if now > deadline:
-            progress.finish()
-            raise DemoError(
-                f"the stream was not drained after {args.timeout:.0f}s; see {output}/demo.log"
-            )
-        time.sleep(0.1)
-    finished = time.monotonic()
-    progress.update(stats, finished - started, force=True)
-    progress.finish()
-    stop_connector()
-    stats = connector.stats()
-
-    recorded = None
-    if emulator is not None:
-        emulator.stop()  # flushes the record file
-        recorded = int(emulator.stats().get("accepted_events", 0))
+    runner = _ConnectorThread(settings, state)
+    stack.callback(runner.stop)
+    runner.start()
+    try:
+        stats, seconds = _wait_drained(
+            runner, broker, ends, Progress(out, total=len(events)), args.timeout, output
+        )
+    except (KeyboardInterrupt, _Interrupted):
+        runner.patience_s = 3.0  # the user wants out: don't wait long for a graceful stop
+        raise
+    runner.stop()
+    stats = runner.connector.stats()
+    if destination.emulator is not None:
+        destination.emulator.stop()  # flushes the record file
     summary = summarize(
         stats,
         produced=len(events),
-        seconds=finished - (first_record or started),
+        seconds=seconds,
         destination="emulator" if live is None else "tiktok (test mode)",
-        record_file=record_file,
-        recorded=recorded,
-        metrics_url=metrics_url if args.keep else None,
+        record_file=destination.record_file,
+        recorded=destination.recorded(),
+        metrics_url=f"http://127.0.0.1:{port}/metrics" if args.keep else None,
     )
     (output / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     say("")
     say(render_summary(summary))
     say(f"\nLogs: {output / 'demo.log'}; numbers: {output / SUMMARY_FILE}")
     if args.keep:
-        say(f"Keeping the broker ({broker.bootstrap}) and {metrics_url} up; Ctrl-C to stop.")
+        say(
+            f"Keeping the broker ({broker.bootstrap}) and {summary['metrics_url']} up; Ctrl-C ends."
+        )
         threading.Event().wait()
     return 0

@@ -6,6 +6,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
+import signal
+import socket
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -164,3 +167,35 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     recorded = (output / "tiktok-events.jsonl").read_text().splitlines()
     assert len(recorded) == summary["recorded_events"] == summary["delivered"]
     assert (output / "demo.log").exists()
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not hasattr(sample_data, "load_events"), reason="sample dataset not landed yet")
+def test_demo_stops_what_it_started_on_sigterm(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "consumer", "demo", "--output", str(tmp_path / "out")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env=_env(),
+    )
+    assert process.stdout is not None
+    seen = []
+    try:
+        for line in process.stdout:
+            seen.append(line)
+            if line.startswith("Running the connector"):
+                break
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, "".join(seen) + stderr[-2000:]
+    assert "interrupted" in stderr
+    broker = re.search(r"Broker on 127\.0\.0\.1:(\d+);", "".join(seen))
+    assert broker is not None
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", int(broker.group(1))), timeout=1).close()
