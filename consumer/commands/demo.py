@@ -152,29 +152,19 @@ def rebase_timestamps(events: Sequence[Mapping[str, Any]], now: datetime) -> lis
 
 
 def load_dataset(limit: int | None) -> list[dict[str, Any]]:
-    """The shipped storefront dataset (`consumer.sample_data`), cycled up to ``limit`` events."""
+    """The shipped storefront dataset, or its first ``limit`` events.
+
+    More events than it holds are generated with the same seeded generator (same mix of event
+    types and shoppers, unique message ids).
+    """
     from consumer import sample_data
 
-    loader = getattr(sample_data, "load_events", None)
-    if loader is None:
-        raise DemoError("the sample storefront dataset is missing from this installation")
-    events: list[dict[str, Any]] = [dict(e) for e in loader()]
-    if not events:
-        raise DemoError("the sample dataset is empty")
-    if limit is None or limit == len(events):
+    events = sample_data.load_events()
+    if limit is None:
         return events
-    if limit < len(events):
+    if limit <= len(events):
         return events[:limit]
-    out = list(events)
-    round_ = 1
-    while len(out) < limit:
-        for event in events[: limit - len(out)]:
-            copy = dict(event)
-            if isinstance(copy.get("messageId"), str):
-                copy["messageId"] = f"{copy['messageId']}-r{round_}"
-            out.append(copy)
-        round_ += 1
-    return out
+    return list(sample_data.generate(limit))
 
 
 def _key(event: Mapping[str, Any]) -> bytes | None:

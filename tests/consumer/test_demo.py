@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from consumer import sample_data
 from consumer.commands import demo
 from consumer.stats import ConnectorStats
 
@@ -147,7 +146,6 @@ def test_live_without_test_event_code_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-@pytest.mark.skipif(not hasattr(sample_data, "load_events"), reason="sample dataset not landed yet")
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     output = tmp_path / "out"
     result = _cli("--events", "300", "--output", str(output), env=_env(), cwd=tmp_path)
@@ -170,7 +168,6 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-@pytest.mark.skipif(not hasattr(sample_data, "load_events"), reason="sample dataset not landed yet")
 def test_demo_stops_what_it_started_on_sigterm(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "consumer", "demo", "--output", str(tmp_path / "out")],
