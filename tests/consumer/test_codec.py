@@ -190,13 +190,13 @@ _top_keys = st.sampled_from(
 ) | _text  # fmt: skip
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(_top_keys, _json | _text, max_size=10))
 def test_any_json_object_round_trips(event: dict[str, Any]) -> None:
     assert BundledDecoder().decode(encode_event(event)) == event
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.dictionaries(_top_keys, _json, max_size=8), st.integers(0, 2**32 - 1))
 def test_any_json_object_round_trips_framed(event: dict[str, Any], schema_id: int) -> None:
     class Source:
@@ -207,7 +207,7 @@ def test_any_json_object_round_trips_framed(event: dict[str, Any], schema_id: in
     assert RegistryDecoder(Source()).decode(encode_event_framed(event, schema_id)) == event
 
 
-@settings(max_examples=1000)
+@settings(max_examples=1000, deadline=None)
 @given(st.binary(max_size=200))
 def test_random_bytes_only_raise_decode_error(data: bytes) -> None:
     try:
@@ -218,7 +218,7 @@ def test_random_bytes_only_raise_decode_error(data: bytes) -> None:
         assert isinstance(decoded, dict)
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=100))
 def test_random_framed_bytes_only_raise_decode_error(data: bytes) -> None:
     class Source:
@@ -231,7 +231,7 @@ def test_random_framed_bytes_only_raise_decode_error(data: bytes) -> None:
         assert exc.reason in ("garbage", "truncated")
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.data())
 def test_mutated_real_events_only_raise_decode_error(data: st.DataObject) -> None:
     path = data.draw(st.sampled_from(EXAMPLES))
