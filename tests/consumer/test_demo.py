@@ -18,6 +18,8 @@ import pytest
 
 from consumer.commands import demo
 from consumer.stats import ConnectorStats
+from emulator.config import EmulatorConfig
+from emulator.service import Emulator
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -196,3 +198,26 @@ def test_demo_stops_what_it_started_on_sigterm(tmp_path: Path) -> None:
     assert broker is not None
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", int(broker.group(1))), timeout=1).close()
+
+
+@pytest.mark.integration
+def test_live_mode_sends_in_test_mode(tmp_path: Path) -> None:
+    """--live against a stand-in for TikTok on loopback: every event carries the test code."""
+    token = "tok-live-demo-7f3a9c2e"
+    with Emulator(EmulatorConfig(token=token, pixel_code="CLIVEPIXEL")) as tiktok:
+        env = _env(
+            TIKTOK_ACCESS_TOKEN=token,
+            TIKTOK_PIXEL_CODE="CLIVEPIXEL",
+            TIKTOK_TEST_EVENT_CODE="TEST12345",
+            TIKTOK_API_URL=tiktok.base_url,
+        )
+        output = tmp_path / "out"
+        result = _cli("--live", "--events", "120", "--output", str(output), env=env, cwd=tmp_path)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+        stats = tiktok.stats()
+    summary = json.loads((output / "summary.json").read_text())
+    assert summary["destination"] == "tiktok (test mode)"
+    assert summary["record_file"] is None
+    assert stats["accepted_events"] == summary["delivered"] > 0
+    assert stats["test_events"] == stats["accepted_events"]
+    assert token not in result.stdout + result.stderr + (output / "demo.log").read_text()
