@@ -203,8 +203,20 @@ class HTTPServer(ThreadingHTTPServer):
         log.debug("connection from %s ended with an error", client_address)
 
     def close(self, timeout_s: float = 5.0) -> None:
-        """Stop accepting, close idle and busy connections, and wait for their threads."""
-        self.shutdown()
+        """Stop accepting, close idle and busy connections, and wait for their threads.
+
+        Call only while `serve_forever` runs (in another thread).
+        """
+        # shutdown() waits for the accept loop to notice, up to its poll interval; a connection
+        # wakes the loop at once (it exits before accepting it).
+        stopper = threading.Thread(target=self.shutdown, name="emulator-shutdown", daemon=True)
+        stopper.start()
+        host, port = self.server_address[:2]
+        wake = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(str(host), str(host))
+        while stopper.is_alive():
+            with contextlib.suppress(OSError):
+                socket.create_connection((wake, port), timeout=0.5).close()
+            stopper.join(0.01)
         self.server_close()
         with self._connections_lock:
             connections = list(self._connections.items())
