@@ -65,6 +65,15 @@ def register(subparsers: Any) -> None:
             "the shipped storefront dataset, deliver it with the connector until the stream is "
             "drained, and print a summary. Nothing to install; everything stops on exit."
         ),
+        epilog=(
+            "examples:\n"
+            "  tiktok-capi demo                       # the whole dataset, to the emulator\n"
+            "  tiktok-capi demo --events 300          # a quick run\n"
+            "  TIKTOK_ACCESS_TOKEN=... TIKTOK_PIXEL_CODE=... TIKTOK_TEST_EVENT_CODE=TEST123 \\\n"
+            "    tiktok-capi demo --live --events 50  # to TikTok, in test mode\n"
+            "\nexit status: 0 drained, 2 cannot run as asked, 130 interrupted"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--events",
@@ -86,10 +95,16 @@ def register(subparsers: Any) -> None:
         help="where the recorded TikTok events, logs and summary go (default: ./demo-output)",
     )
     parser.add_argument(
+        "--faults",
+        action="store_true",
+        help="make the emulator throttle 20%% of requests and fail 10%% with a 5xx, to watch "
+        "the connector retry (every event still arrives)",
+    )
+    parser.add_argument(
         "--keep",
         action="store_true",
-        help="keep the broker, emulator and metrics port running after the summary, "
-        "until Ctrl-C (to look around /metrics)",
+        help="after the summary, keep the broker and the metrics port up until Ctrl-C "
+        "(to look around /metrics and the topics)",
     )
     parser.add_argument(
         "--timeout",
@@ -258,6 +273,11 @@ class Progress:
         if not self.tty and not force and recent:
             return
         self._last = elapsed
+        if stats.consumed == 0:
+            line = f"waiting for the consumer group to assign partitions...  {elapsed:5.1f}s"
+            self.stream.write(("\r\x1b[2K" + line) if self.tty else line + "\n")
+            self.stream.flush()
+            return
         done = min(stats.consumed, self.total)
         width = 24
         filled = int(width * done / self.total) if self.total else width
@@ -293,6 +313,7 @@ def summarize(
     record_file: Path | None,
     recorded: int | None,
     metrics_url: str | None,
+    faults: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """The summary's numbers (also written to ``summary.json``)."""
     return {
@@ -313,6 +334,7 @@ def summarize(
         "destination": destination,
         "record_file": str(record_file) if record_file is not None else None,
         "recorded_events": recorded,
+        "emulator_faults": dict(sorted((faults or {}).items())),
         "metrics_url": metrics_url,
     }
 
@@ -339,6 +361,10 @@ def render_summary(summary: Mapping[str, Any]) -> str:
     row("dead-lettered", summary["dead_lettered"])
     breakdown(summary["dead_lettered_by_reason"])
     row("TikTok requests", summary["requests"])
+    faults = summary.get("emulator_faults") or {}
+    if faults:
+        row("faults injected", sum(faults.values()))
+        breakdown(faults)
     row("elapsed", f"{summary['seconds']:.2f} s (first record to drained)")
     rate = summary["events_per_second"]
     row("throughput", f"{rate:,.0f} events/s" if rate is not None else "-")
@@ -398,7 +424,9 @@ def _live_env(environ: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def demo_settings(bootstrap: str, destination: Mapping[str, str]) -> Settings:
+def demo_settings(
+    bootstrap: str, destination: Mapping[str, str], *, batch_size: int = 1000
+) -> Settings:
     """Connector settings for the demo: fast commits and group joins, short retry delays."""
     from consumer.settings import load_settings
 
@@ -410,6 +438,7 @@ def demo_settings(bootstrap: str, destination: Mapping[str, str]) -> Settings:
         "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
         "COMMIT_INTERVAL": "250ms",
         "BATCH_LINGER": "50ms",
+        "BATCH_SIZE": str(batch_size),
         "RETRY_DELAYS": "2s,5s",
         "SEND_RETRY_BACKOFF": "100ms",
         "SEND_RETRY_MAX_BACKOFF": "2s",
@@ -464,22 +493,34 @@ class _Destination:
             return None
         return int(self.emulator.stats().get("accepted_events", 0))
 
+    def faults(self) -> dict[str, int]:
+        """Faults the emulator injected, by kind (requests)."""
+        if self.emulator is None:
+            return {}
+        return {str(k): int(v) for k, v in self.emulator.stats().get("faults", {}).items()}
+
 
 def _destination(
-    live: Mapping[str, str] | None, output: Path, stack: contextlib.ExitStack
+    live: Mapping[str, str] | None, output: Path, stack: contextlib.ExitStack, *, faults: bool
 ) -> _Destination:
     if live is not None:
         return _Destination(
             dict(live), "the real TikTok Events API, test mode (see Events Manager > Test Events)"
         )
-    from emulator.config import EmulatorConfig
+    from emulator.config import EmulatorConfig, FaultConfig
     from emulator.service import Emulator
 
     token = secrets.token_urlsafe(24)
     record_file = output / RECORD_FILE
     record_file.unlink(missing_ok=True)
+    chaos = FaultConfig(throttle_rate=0.2, error_5xx_rate=0.1, retry_after_s=0, seed=7)
     emulator = Emulator(
-        EmulatorConfig(token=token, pixel_code=DEMO_PIXEL, record_path=str(record_file))
+        EmulatorConfig(
+            token=token,
+            pixel_code=DEMO_PIXEL,
+            record_path=str(record_file),
+            faults=chaos if faults else FaultConfig(),
+        )
     )
     emulator.start()
     stack.callback(emulator.stop)
@@ -583,11 +624,14 @@ def _pipeline(
         broker.start()
     except BrokerStartError as exc:
         raise DemoError(f"the embedded broker did not start: {exc}") from exc
-    destination = _destination(live, output, stack)
+    destination = _destination(live, output, stack, faults=args.faults)
     logs.register_secret(destination.env["TIKTOK_ACCESS_TOKEN"])
     say(f"Broker on {broker.bootstrap}; destination: {destination.description}")
 
-    settings = demo_settings(broker.bootstrap, destination.env)
+    # With faults on, smaller requests make the retries visible.
+    settings = demo_settings(
+        broker.bootstrap, destination.env, batch_size=100 if args.faults else 1000
+    )
     create_topic(broker.bootstrap, SOURCE_TOPIC, PARTITIONS)
     say(
         f"Producing {len(events):,} storefront events to '{SOURCE_TOPIC}' "
@@ -625,6 +669,7 @@ def _pipeline(
         destination="emulator" if live is None else "tiktok (test mode)",
         record_file=destination.record_file,
         recorded=destination.recorded(),
+        faults=destination.faults(),
         metrics_url=f"http://127.0.0.1:{port}/metrics" if args.keep else None,
     )
     (output / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
