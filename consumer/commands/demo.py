@@ -416,7 +416,8 @@ def _live_env(environ: Mapping[str, str]) -> dict[str, str]:
         raise DemoError(
             "--live sends the demo events to the real TikTok Events API, in test mode only: set "
             + ", ".join(missing)
-            + " (the test event code is in TikTok Events Manager > your pixel > Test Events)"
+            + " (the test event code is on the Test Events tab of TikTok Ads Manager > Assets > "
+            "Events > Web Events)"
         )
     env = {name: environ[name].strip() for name in _LIVE_VARS}
     if environ.get("TIKTOK_API_URL", "").strip():
@@ -505,7 +506,9 @@ def _destination(
 ) -> _Destination:
     if live is not None:
         return _Destination(
-            dict(live), "the real TikTok Events API, test mode (see Events Manager > Test Events)"
+            dict(live),
+            "the real TikTok Events API in test mode (Ads Manager > Assets > Events > "
+            "Web Events > Test Events)",
         )
     from emulator.config import EmulatorConfig, FaultConfig
     from emulator.service import Emulator
