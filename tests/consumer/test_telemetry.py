@@ -261,3 +261,19 @@ def test_every_metric_is_documented(exported: str) -> None:
 def test_request_latency_buckets_suit_seconds(exported: str) -> None:
     assert 'tiktok_capi_request_duration_seconds_bucket{le="0.05"' in exported
     assert 'tiktok_capi_batch_size_bucket{le="1000.0"' in exported
+
+
+def test_documented_alerts_parse_and_use_exported_metrics(exported: str) -> None:
+    import re
+
+    import yaml
+
+    doc = (ROOT / "docs" / "metrics.md").read_text()
+    block = re.search(r"```yaml\n(.*?)```", doc, re.S)
+    assert block is not None
+    rules = yaml.safe_load(block.group(1))["groups"][0]["rules"]
+    families = exported_families(exported)
+    for rule in rules:
+        for name in re.findall(r"tiktok_capi_\w+", rule["expr"]):
+            base = re.sub(r"_(bucket|sum|count)$", "", name)
+            assert base in families, f"alert {rule['alert']} uses unknown metric {name}"
