@@ -37,6 +37,8 @@ class Reply:
 
 
 DROP = Reply(0)
+# A bug in the emulator itself: plain text, so it cannot be mistaken for an injected fault.
+_INTERNAL_ERROR = Reply(500, b"emulator internal error (see its log)", "text/plain; charset=utf-8")
 
 
 class App(Protocol):
@@ -83,11 +85,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(Reply(exc.status, str(exc).encode(), "text/plain; charset=utf-8"))
             return
         path = self.path.partition("?")[0]
-        self._send(app.post(path, self.headers, body))
+        try:
+            reply = app.post(path, self.headers, body)
+        except Exception:
+            log.exception("emulator error answering POST %s", path)
+            reply = _INTERNAL_ERROR
+        self._send(reply)
 
     def do_GET(self) -> None:
         path, _, query = self.path.partition("?")
-        self._send(self.server.app.get(path, query))
+        try:
+            reply = self.server.app.get(path, query)
+        except Exception:
+            log.exception("emulator error answering GET %s", path)
+            reply = _INTERNAL_ERROR
+        self._send(reply)
 
     def _read_body(self, limit: int) -> bytes:
         headers = self.headers

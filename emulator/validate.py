@@ -142,7 +142,7 @@ class Validator:
         source = request.get("event_source")
         if source is None:
             raise _missing("event_source")
-        if source not in contract.EVENT_SOURCES:
+        if type(source) is not str or source not in contract.EVENT_SOURCES:
             raise _Invalid(
                 contract.INVALID_PARAMS, "event_source", "must be one of: app, crm, offline, web"
             )

@@ -64,6 +64,12 @@ REJECTED: list[tuple[str, Mutation, int, str]] = [
         40002,
         "event_source: must be one of: app, crm, offline, web",
     ),
+    (
+        "event_source a list",
+        _set("event_source", ["web"]),
+        40002,
+        "event_source: must be one of: app, crm, offline, web",
+    ),
     ("pixel missing", _delete("event_source_id"), 40002, f"event_source_id: {MISSING}"),
     ("pixel not a string", _set("event_source_id", 42), 40002, f"event_source_id: {NOT_STRING}"),
     ("test code not a string", _set("test_event_code", 1), 40002, f"test_event_code: {NOT_STRING}"),
