@@ -49,7 +49,7 @@ def serve(
         except OSError as exc:
             emulator.stop()
             print(
-                f"tiktok-capi emulate: cannot listen on {config.host}:{config.port}: {exc}",
+                f"tiktok-capi emulate: cannot start on {config.host}:{config.port}: {exc}",
                 file=err,
             )
             return 1

@@ -81,10 +81,10 @@ class Emulator:
         self._injector = FaultInjector(
             self.config.faults, self.config.seed, wall_clock=wall_clock, monotonic=monotonic
         )
+        self._monotonic = monotonic
         self._recorder: Recorder | None = None
-        if self.config.record_path is not None:
-            self._recorder = Recorder(self.config.record_path, monotonic=monotonic)
-        self._store = Store(self.config.max_events_in_memory, self._recorder)
+        self._store = Store(self.config.max_events_in_memory, None)
+        self._port = self.config.port
         self._stopping = threading.Event()
         self._server: HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -94,11 +94,27 @@ class Emulator:
     # ----------------------------------------------------------------- lifecycle
 
     def start(self) -> str:
-        """Bind, serve in a background thread and return the base URL (``http://host:port``)."""
+        """Bind, serve in a background thread and return the base URL (``http://host:port``).
+
+        After `stop`, `start` serves again on the same port with the same state (counters,
+        events, faults): stop and start to play a destination that is down for a while.
+
+        Raises:
+            OSError: the address cannot be bound (port in use, bad host).
+        """
         if self._server is not None:
             return self.base_url
         self._stopping.clear()
-        self._server = HTTPServer(self.config.host, self.config.port, self)
+        server = HTTPServer(self.config.host, self._port, self)
+        self._port = server.server_address[1]
+        if self.config.record_path is not None:
+            try:
+                self._recorder = Recorder(self.config.record_path, monotonic=self._monotonic)
+            except OSError:
+                server.server_close()
+                raise
+            self._store.recorder = self._recorder
+        self._server = server
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -118,8 +134,10 @@ class Emulator:
             server.close()
         if thread is not None:
             thread.join(5.0)
-        if self._recorder is not None:
-            self._recorder.close()
+        recorder, self._recorder = self._recorder, None
+        self._store.recorder = None
+        if recorder is not None:
+            recorder.close()
 
     def __enter__(self) -> Emulator:
         self.start()

@@ -57,7 +57,7 @@ class Store:
 
     def __init__(self, max_events_in_memory: int | None, recorder: Recorder | None) -> None:
         self._lock = threading.Lock()
-        self._recorder = recorder
+        self.recorder = recorder
         self._max_events = max_events_in_memory
         # Accepted requests are kept as their bodies and parsed again only when asked for:
         # re-serialising every event, or keeping millions of small dicts (which make every
@@ -138,10 +138,11 @@ class Store:
             self._custom_events += custom
             if batch.test_event_code is not None:
                 self._test_events += count
-        if self._recorder is not None:
+        recorder = self.recorder
+        if recorder is not None:
             option = orjson.OPT_APPEND_NEWLINE
             tagged = _tagged(kept, events)
-            self._recorder.write([orjson.dumps(event, option=option) for event in tagged])
+            recorder.write([orjson.dumps(event, option=option) for event in tagged])
 
     def _trim(self) -> None:
         limit = self._max_events

@@ -101,7 +101,14 @@ def test_a_busy_port_is_a_clear_error() -> None:
         status = serve(
             EmulatorConfig(port=port), out=io.StringIO(), err=err, stop=threading.Event()
         )
-    assert status == 1 and f"cannot listen on 127.0.0.1:{port}" in err.getvalue()
+    assert status == 1 and f"cannot start on 127.0.0.1:{port}" in err.getvalue()
+
+
+def test_an_unwritable_record_file_is_a_clear_error(tmp_path: Path) -> None:
+    err = io.StringIO()
+    config = EmulatorConfig(record_path=str(tmp_path / "missing-dir" / "events.jsonl"))
+    status = serve(config, out=io.StringIO(), err=err, stop=threading.Event())
+    assert status == 1 and "missing-dir" in err.getvalue()
 
 
 def test_bad_fault_options_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

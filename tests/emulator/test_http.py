@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import socket
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import orjson
@@ -124,3 +125,21 @@ def test_the_token_is_not_in_the_config_repr() -> None:
     from emulator.config import EmulatorConfig
 
     assert "s3cret" not in repr(EmulatorConfig(token="s3cret"))
+
+
+def test_stop_then_start_serves_again_on_the_same_port_with_the_same_state(
+    emulator_factory: Callable[..., Emulator], tmp_path: Path
+) -> None:
+    record = tmp_path / "events.jsonl"
+    emu = emulator_factory(record_path=str(record))
+    url = emu.base_url
+    with httpx.Client(timeout=5, verify=False) as http:
+        assert post(http, emu, track_request([web_event(1)])).json()["code"] == 0
+        emu.stop()  # the destination is down: connections are refused
+        with pytest.raises(httpx.ConnectError):
+            http.post(url + TRACK_PATH, content=b"{}")
+        assert emu.start() == url
+        assert post(http, emu, track_request([web_event(1)])).json()["code"] == 0
+    assert emu.stats()["duplicates"] == 1
+    emu.stop()
+    assert len(record.read_bytes().splitlines()) == 2
