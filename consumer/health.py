@@ -133,7 +133,7 @@ class HealthServer:
         self.port = int(server.server_address[1])
         self._thread = threading.Thread(
             target=server.serve_forever,
-            kwargs={"poll_interval": 0.2},
+            kwargs={"poll_interval": 0.1},
             name="health-http",
             daemon=True,
         )

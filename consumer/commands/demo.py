@@ -683,5 +683,6 @@ def _pipeline(
         say(
             f"Keeping the broker ({broker.bootstrap}) and {summary['metrics_url']} up; Ctrl-C ends."
         )
-        threading.Event().wait()
+        with contextlib.suppress(KeyboardInterrupt, _Interrupted):
+            threading.Event().wait()  # Ctrl-C is the expected way out here: exit 0
     return 0
