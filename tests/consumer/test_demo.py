@@ -14,6 +14,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from consumer.commands import demo
@@ -225,3 +226,40 @@ def test_live_mode_sends_in_test_mode(tmp_path: Path) -> None:
     assert stats["accepted_events"] == summary["delivered"] > 0
     assert stats["test_events"] == stats["accepted_events"]
     assert token not in result.stdout + result.stderr + (output / "demo.log").read_text()
+
+
+@pytest.mark.integration
+def test_keep_serves_the_run_metrics_until_ctrl_c(tmp_path: Path) -> None:
+    args = ["--events", "200", "--keep", "--output", str(tmp_path / "out")]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "consumer", "demo", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env=_env(),
+    )
+    assert process.stdout is not None
+    seen = []
+    try:
+        for line in process.stdout:
+            seen.append(line)
+            if line.startswith("Keeping"):
+                break
+        url = re.search(r"(http://127\.0\.0\.1:\d+/metrics)", "".join(seen))
+        assert url is not None, "".join(seen)
+        metrics = httpx.get(url.group(1), timeout=10).text
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr[-2000:]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    delivered = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("tiktok_capi_events_delivered_total{")
+    )
+    assert delivered == summary["delivered"] > 0
