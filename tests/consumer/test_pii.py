@@ -111,6 +111,10 @@ def _events(now: datetime) -> list[dict[str, Any]]:
         }
         if name is not None:
             event["event"] = name
+        if n % 10 == 9:
+            # No page URL: TikTok rejects the event (40002), its batch is split and it is
+            # dead-lettered, with TikTok's error message in a log line.
+            del event["context"]["page"]
         if kind == "identify":
             event["traits"] = _traits(n)
         events.append(event)
@@ -247,7 +251,8 @@ def test_no_pii_or_token_in_logs_or_metrics(
     assert any(entry["level"] == "debug" for entry in json_lines)
     assert emulator.stats()["accepted_events"] > 0
     assert _value(metrics, "tiktok_capi_events_delivered_total") > 0
-    assert _value(metrics, "tiktok_capi_events_dead_lettered_total") >= 1
+    dead = _value(metrics, "tiktok_capi_events_dead_lettered_total")
+    assert dead >= 2, "expected the garbage record and some invalid events dead-lettered"
 
     with collector.lock:
         exported = list(collector.bodies)
@@ -268,4 +273,7 @@ def test_no_pii_or_token_in_logs_or_metrics(
         if value.lower() in text
     ]
     assert not leaks, "raw PII or the token leaked:\n" + "\n".join(leaks)
+    # The redaction filter is a safety net: the code itself must not try to log PII either.
+    masked = [line for line in lines if "[email]" in line or "[phone]" in line]
+    assert not masked, "PII reached the logger (masked by the net):\n" + "\n".join(masked[:5])
     assert process.returncode == 0, output[-3000:]
