@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -143,3 +144,20 @@ def test_stop_then_start_serves_again_on_the_same_port_with_the_same_state(
     assert emu.stats()["duplicates"] == 1
     emu.stop()
     assert len(record.read_bytes().splitlines()) == 2
+
+
+def test_concurrent_clients_are_all_served_and_counted(emulator: Emulator) -> None:
+    def client_thread(k: int) -> None:
+        with httpx.Client(timeout=5, verify=False) as http:
+            for n in range(10):
+                event = web_event(k * 100 + n)
+                assert post(http, emulator, track_request([event, event])).json()["code"] == 0
+
+    threads = [threading.Thread(target=client_thread, args=(k,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    stats = emulator.stats()
+    assert stats["accepted_requests"] == 80 and stats["accepted_events"] == 160
+    assert stats["unique_events"] == 80 and stats["duplicates"] == 80
