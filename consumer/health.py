@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +39,15 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     owner: HealthServer
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Log through `logging` (JSON), not a traceback on stderr; probes that hang up are
+        not worth more than a debug line."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError):
+            log.debug("health client went away: %s", exc)
+        else:
+            log.warning("health request failed", exc_info=exc)
+
 
 class _Server6(_Server):
     address_family = socket.AF_INET6
@@ -59,7 +69,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._text(HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE, reason)
         elif path == "/metrics" and owner.metrics_enabled:
             encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
-            self._send(HTTPStatus.OK, encoder(owner.registry), content_type)
+            try:
+                body = encoder(owner.registry)
+            except Exception:
+                log.warning("collecting metrics for /metrics failed", exc_info=True)
+                self._text(HTTPStatus.INTERNAL_SERVER_ERROR, "metrics collection failed")
+                return
+            self._send(HTTPStatus.OK, body, content_type)
         elif path == "/":
             links = "/livez /readyz" + (" /metrics" if owner.metrics_enabled else "")
             self._text(HTTPStatus.OK, f"tiktok-capi: {links}")

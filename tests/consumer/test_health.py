@@ -147,3 +147,18 @@ def test_port_in_use_is_an_oserror(server: HealthServer, state: HealthState) -> 
     with pytest.raises(OSError):
         clash.start()
     clash.stop()
+
+
+def test_a_failing_collector_is_a_500_and_a_log_line(
+    server: HealthServer, registry: CollectorRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Broken:
+        def collect(self) -> list[object]:
+            raise RuntimeError("collector broke")
+
+    registry.register(Broken())  # type: ignore[arg-type]
+    with caplog.at_level("WARNING", logger="consumer.health"):
+        response = get(server, "/metrics")
+        assert get(server, "/livez").status_code == 200  # still serving
+    assert response.status_code == 500
+    assert any("/metrics failed" in r.getMessage() for r in caplog.records)
