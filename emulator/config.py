@@ -160,6 +160,15 @@ class EmulatorConfig:
     seed: int = 0
     faults: FaultConfig = field(default_factory=FaultConfig)
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be between 0 and 65535, got {self.port}")
+        for name in ("max_event_age_s", "max_future_s", "max_body_bytes"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+        if self.max_events_in_memory is not None and self.max_events_in_memory < 0:
+            raise ValueError("max_events_in_memory must be >= 0 (or None to keep every event)")
+
     def __repr__(self) -> str:
         # The token never appears in a repr (logs, tracebacks).
         return (

@@ -108,18 +108,18 @@ def _run(args: argparse.Namespace) -> int:
                 "qps_limit": args.qps_limit,
             }
         )
-    except InvalidFaults as exc:
+        config = EmulatorConfig(
+            host=args.host,
+            port=args.port,
+            token=args.token,
+            pixel_code=args.pixel_code,
+            record_path=args.record,
+            max_event_age_s=args.max_event_age,
+            max_events_in_memory=args.keep_events,
+            seed=args.seed,
+            faults=faults,
+        )
+    except (InvalidFaults, ValueError) as exc:
         print(f"tiktok-capi emulate: {exc}", file=sys.stderr)
         return 2
-    config = EmulatorConfig(
-        host=args.host,
-        port=args.port,
-        token=args.token,
-        pixel_code=args.pixel_code,
-        record_path=args.record,
-        max_event_age_s=args.max_event_age,
-        max_events_in_memory=args.keep_events,
-        seed=args.seed,
-        faults=faults,
-    )
     return serve(config)

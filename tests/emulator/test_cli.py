@@ -111,9 +111,19 @@ def test_an_unwritable_record_file_is_a_clear_error(tmp_path: Path) -> None:
     assert status == 1 and "missing-dir" in err.getvalue()
 
 
-def test_bad_fault_options_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["emulate", "--drop-rate", "2"]) == 2
-    assert "drop_rate must be a number between 0 and 1" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--drop-rate", "2"], "drop_rate must be a number between 0 and 1"),
+        (["--keep-events", "-1"], "max_events_in_memory must be >= 0"),
+        (["--port", "70000"], "port must be between 0 and 65535"),
+    ],
+)
+def test_bad_options_exit_2(
+    capsys: pytest.CaptureFixture[str], options: list[str], message: str
+) -> None:
+    assert main(["emulate", *options]) == 2
+    assert message in capsys.readouterr().err
 
 
 def test_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:
