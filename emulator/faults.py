@@ -26,11 +26,17 @@ _5XX_STATUSES = (500, 502, 503, 504)
 
 @dataclass(frozen=True, slots=True)
 class FaultDecision:
-    """What to do to one request: ``kind`` None means answer normally (after ``latency_s``)."""
+    """What to do to one request: ``kind`` None means answer normally (after ``latency_s``).
+
+    ``status`` is the HTTP status of a throttling or 5xx answer; ``hang_s`` and
+    ``retry_after_s`` are copied from the faults in force when the decision was drawn.
+    """
 
     kind: FaultKind | None
     latency_s: float
     status: int = 0
+    hang_s: float = 0.0
+    retry_after_s: int = 0
 
 
 class FaultInjector:
@@ -86,14 +92,21 @@ class FaultInjector:
         if drop < faults.drop_rate:
             return FaultDecision("drop", latency)
         if hang < faults.hang_rate:
-            return FaultDecision("hang", latency)
+            return FaultDecision("hang", latency, hang_s=faults.hang_s)
         revoked_until = faults.token_revoked_until
         if revoked_until is not None and self._wall_clock() < revoked_until:
             return FaultDecision("revoked", latency)
         if over_limit:
-            return FaultDecision("qps_limit", latency, faults.throttle_http_status)
+            return FaultDecision(
+                "qps_limit",
+                latency,
+                faults.throttle_http_status,
+                retry_after_s=faults.retry_after_s,
+            )
         if throttle < faults.throttle_rate:
-            return FaultDecision("throttle", latency, faults.throttle_http_status)
+            return FaultDecision(
+                "throttle", latency, faults.throttle_http_status, retry_after_s=faults.retry_after_s
+            )
         if error < faults.error_5xx_rate:
             status = _5XX_STATUSES[int(which * len(_5XX_STATUSES))]
             return FaultDecision("error_5xx", latency, status)

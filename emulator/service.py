@@ -1,4 +1,4 @@
-"""The emulator: TikTok's ``event/track`` endpoint plus control endpoints, on a real HTTP server.
+"""The emulator: its lifecycle, its control endpoints, and routing to the track endpoint.
 
 Endpoints:
     POST /open_api/v1.3/event/track/   the Events API (faults, auth, validation, recording)
@@ -11,19 +11,15 @@ Endpoints:
     POST /_emulator/reset              forget counters, events and deduplication keys
     GET  /_emulator/health             ``{"status": "ok"}``
 
-Business answers use TikTok's shape ``{"code", "message", "request_id", "data"}`` with HTTP 200;
-throttling answers use HTTP 429 (configurable) with ``Retry-After``; injected 5xx carry HTML.
+How the track endpoint answers: `emulator.track`.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
@@ -33,20 +29,15 @@ from emulator import contract
 from emulator.config import EmulatorConfig, FaultConfig, InvalidFaults, faults_from_mapping
 from emulator.faults import FaultInjector
 from emulator.recorder import Recorder
-from emulator.server import DROP, HTTPServer, Reply
+from emulator.server import HTTPServer, Reply
 from emulator.store import Store
-from emulator.validate import Rejection, Validator
+from emulator.track import TrackEndpoint
+from emulator.validate import Validator
 
 __all__ = ["Emulator"]
 
 log = logging.getLogger(__name__)
 
-_GATEWAY_PAGES = {
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Time-out",
-}
 _NOT_FOUND = Reply(404, b'{"error": "not found"}')
 
 
@@ -88,8 +79,14 @@ class Emulator:
         self._stopping = threading.Event()
         self._server: HTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._request_ids = itertools.count(1)
-        self._instance = os.urandom(3).hex().upper()
+        self._track = TrackEndpoint(
+            self.config.token,
+            self._validator,
+            self._injector,
+            self._store,
+            self._stopping,
+            wall_clock,
+        )
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -219,7 +216,7 @@ class Emulator:
     def post(self, path: str, headers: Any, body: bytes) -> Reply:
         """Answer a POST (called by the server's connection threads)."""
         if path == contract.TRACK_PATH:
-            return self._track(headers.get("Access-Token"), body)
+            return self._track.answer(headers.get("Access-Token"), body)
         if path == contract.TRACK_PATH.rstrip("/"):
             # UNVERIFIED how TikTok answers without the slash; a permanent redirect that keeps
             # the method (308) is what strict-slash web frameworks answer.
@@ -258,75 +255,6 @@ class Emulator:
         except (orjson.JSONDecodeError, InvalidFaults) as exc:
             return Reply(400, orjson.dumps({"error": str(exc)}))
         return Reply(200, orjson.dumps(faults.as_dict()))
-
-    def _track(self, token: str | None, body: bytes) -> Reply:
-        store = self._store
-        store.count_request()
-        decision = self._injector.decide()
-        if decision.latency_s > 0:
-            store.count_fault("latency")
-            if self._stopping.wait(decision.latency_s):
-                return DROP
-        kind = decision.kind
-        if kind is not None:
-            store.count_fault(kind)
-            if kind == "drop":
-                return DROP
-            if kind == "hang":
-                self._stopping.wait(self.faults.hang_s)
-                return DROP
-            if kind == "revoked":
-                return self._business(contract.TOKEN_INVALID)
-            if kind in ("qps_limit", "throttle"):
-                retry_after = (("Retry-After", str(self.faults.retry_after_s)),)
-                return self._business(
-                    contract.THROTTLED, status=decision.status, headers=retry_after
-                )
-            return _gateway_error(decision.status)
-        if not token:
-            return self._business(contract.TOKEN_EMPTY)
-        if token != self.config.token:
-            return self._business(contract.TOKEN_INVALID)
-        result = self._validator.check(body, self._wall_clock())
-        if isinstance(result, Rejection):
-            return self._business(result.code, result.message)
-        request_id = self._next_request_id()
-        store.accept(result, request_id, body)
-        return Reply(
-            200,
-            b'{"code":0,"message":"OK","request_id":"' + request_id.encode() + b'","data":{}}',
-        )
-
-    def _business(
-        self,
-        code: int,
-        message: str | None = None,
-        *,
-        status: int = 200,
-        headers: tuple[tuple[str, str], ...] = (),
-    ) -> Reply:
-        self._store.count_rejection(code)
-        answer = {
-            "code": code,
-            "message": message if message is not None else contract.MESSAGES[code],
-            "request_id": self._next_request_id(),
-            "data": {},
-        }
-        return Reply(status, orjson.dumps(answer), headers=headers)
-
-    def _next_request_id(self) -> str:
-        stamp = datetime.fromtimestamp(self._wall_clock(), UTC).strftime("%Y%m%d%H%M%S")
-        return f"{stamp}{self._instance}{next(self._request_ids):010X}"
-
-
-def _gateway_error(status: int) -> Reply:
-    title = _GATEWAY_PAGES.get(status, "Server Error")
-    page = (
-        f"<html>\r\n<head><title>{status} {title}</title></head>\r\n<body>\r\n"
-        f"<center><h1>{status} {title}</h1></center>\r\n<hr><center>nginx</center>\r\n"
-        "</body>\r\n</html>\r\n"
-    )
-    return Reply(status, page.encode(), "text/html")
 
 
 def _query_int(query: str, name: str) -> int | None:
