@@ -58,7 +58,13 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault generator")
     faults = parser.add_argument_group("faults (all off by default)")
-    faults.add_argument("--error-5xx-rate", type=float, default=0.0, metavar="RATE")
+    faults.add_argument(
+        "--error-5xx-rate",
+        type=float,
+        default=0.0,
+        metavar="RATE",
+        help="share of requests answered HTTP 5xx with an HTML body (0 to 1)",
+    )
     faults.add_argument(
         "--throttle-rate",
         type=float,
@@ -66,11 +72,19 @@ def register(subparsers: Any) -> None:
         metavar="RATE",
         help="share of requests answered 40100 with HTTP 429 and Retry-After",
     )
-    faults.add_argument("--latency-ms", type=float, default=0.0, metavar="MS")
+    faults.add_argument(
+        "--latency-ms", type=float, default=0.0, metavar="MS", help="delay added to every answer"
+    )
     faults.add_argument(
         "--hang-rate", type=float, default=0.0, metavar="RATE", help="requests left unanswered"
     )
-    faults.add_argument("--hang-s", type=float, default=5.0, metavar="SECONDS")
+    faults.add_argument(
+        "--hang-s",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="how long a hanging request hangs before its connection closes (default 5)",
+    )
     faults.add_argument(
         "--drop-rate",
         type=float,
