@@ -133,8 +133,14 @@ class EmbeddedBroker:
         output: IO[bytes] | int = (
             self._log_file if self._log_file is not None else subprocess.DEVNULL
         )
+        # Own session: a terminal's Ctrl-C reaches the parent only, which then stops the
+        # broker after the connector's graceful shutdown (not before it).
         self._process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=output, stderr=output
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
+            start_new_session=True,
         )
         try:
             self._wait_ready()
