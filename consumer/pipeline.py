@@ -590,6 +590,7 @@ class Pipeline:
             lane = _Lane(key, self._tiers.tier_of(key[0]))
             self._lanes[key] = lane
             self._by_topic.setdefault(key[0], {})[key[1]] = lane
+        self._stats.set_assigned(tuple(sorted(self._lanes)))
 
     def on_revoked(self, partitions: Sequence[PartitionKey], *, lost: bool) -> None:
         """Finish what can be finished quickly, commit it, and forget the partitions."""
@@ -607,6 +608,7 @@ class Pipeline:
         for part in self._held:
             part.keep(lambda t: t.active)
         self._held = [part for part in self._held if part.events]
+        self._stats.set_assigned(tuple(sorted(self._lanes)))
         self._report_in_flight()
 
     def _finish(self, lanes: list[_Lane]) -> None:

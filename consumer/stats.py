@@ -32,6 +32,7 @@ class ConnectorStats:
         in_flight: records consumed and not yet resolved.
         committed: last committed offset by (topic, partition).
         started_at: epoch seconds when the connector started.
+        assigned: partitions currently assigned, as (topic, partition), sorted.
     """
 
     consumed: int = 0
@@ -44,6 +45,7 @@ class ConnectorStats:
     in_flight: int = 0
     committed: Mapping[tuple[str, int], int] = field(default_factory=dict)
     started_at: float = 0.0
+    assigned: tuple[tuple[str, int], ...] = ()
 
     @property
     def delivered_total(self) -> int:
@@ -81,6 +83,7 @@ class StatsRecorder:
         self._retried: Counter[int] = Counter()
         self._dead: Counter[str] = Counter()
         self._committed: dict[tuple[str, int], int] = {}
+        self._assigned: tuple[tuple[str, int], ...] = ()
 
     def consumed(self, records: int, mapped: int, skipped: Mapping[str, int]) -> None:
         """Count one consumed batch."""
@@ -113,6 +116,11 @@ class StatsRecorder:
         with self._lock:
             self._committed[(topic, partition)] = offset
 
+    def set_assigned(self, partitions: tuple[tuple[str, int], ...]) -> None:
+        """Record the current assignment."""
+        with self._lock:
+            self._assigned = partitions
+
     def snapshot(self) -> ConnectorStats:
         """A consistent copy."""
         with self._lock:
@@ -127,4 +135,5 @@ class StatsRecorder:
                 in_flight=self._in_flight,
                 committed=MappingProxyType(dict(self._committed)),
                 started_at=self.started_at,
+                assigned=self._assigned,
             )

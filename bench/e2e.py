@@ -1,0 +1,302 @@
+"""End-to-end benchmark: a pre-filled topic -> `tiktok-capi run` -> the TikTok emulator.
+
+    python -m bench.e2e [--events 200000] [--partitions 4] [--batch-size 1000] [--in-flight 4]
+
+Starts an embedded Tansu broker, fills a topic with realistic storefront events
+(``consumer.sample_data``, Avro-encoded), starts the emulator as its own process (so it does not
+share the connector's GIL) and then the connector as a subprocess configured by environment
+variables, exactly as a user runs it. Reports:
+
+- events/s end to end: events accepted by the emulator divided by the time from the first to the
+  last accepted request (steady state), and divided by the wall time from the connector's start
+  (including group join);
+- the connector's peak RSS (``VmHWM`` of the process);
+- that every event arrived and the committed offsets reach the end of every partition.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from consumer.codec import encode_event
+from consumer.embedded_broker import EmbeddedBroker, free_port
+
+TOKEN = "bench-token"  # noqa: S105 - the emulator's throwaway token
+PIXEL = "BENCHPIXEL"
+_EMULATOR_SNIPPET = """
+import signal, sys, threading
+from emulator import Emulator, EmulatorConfig
+emu = Emulator(EmulatorConfig(port=int(sys.argv[1]), token=sys.argv[2], pixel_code=sys.argv[3]))
+emu.start()
+done = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: done.set())
+signal.signal(signal.SIGINT, lambda *_: done.set())
+done.wait()
+emu.stop()
+"""
+
+
+def _events(n: int, seed: int) -> list[dict[str, Any]]:
+    """Realistic storefront events (the sample dataset generator when available)."""
+    try:
+        from consumer.sample_data import generate
+    except ImportError:
+        return _fallback_events(n, time.time())
+    return list(generate(n, seed=seed, now=datetime.now(UTC)))
+
+
+def _fallback_events(n: int, now: float) -> list[dict[str, Any]]:
+    golden = Path(__file__).resolve().parent.parent / "tests" / "golden"
+    inputs = [json.loads(p.read_text())["input"] for p in sorted(golden.glob("*.json"))]
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 60))
+    events = []
+    for i in range(n):
+        event = dict(inputs[i % len(inputs)])
+        event["messageId"] = f"bench-{i}"
+        event["timestamp"] = stamp
+        events.append(event)
+    return events
+
+
+def _fill(bootstrap: str, topic: str, partitions: int, events: list[dict[str, Any]]) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])[
+        topic
+    ].result(30)
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 50, "batch.num.messages": 10000}
+    )
+    errors: list[Any] = []
+
+    def report(err: Any, _msg: Any) -> None:
+        if err is not None:
+            errors.append(err)
+
+    for i, event in enumerate(events):
+        key = str(event.get("userId") or event.get("anonymousId") or i).encode()
+        value = encode_event(event)
+        while True:
+            try:
+                producer.produce(topic, value, key=key, on_delivery=report)
+                break
+            except BufferError:
+                producer.poll(0.1)
+    if producer.flush(120) or errors:
+        raise SystemExit(f"filling the topic failed: {errors[:3]}")
+
+
+def _ends(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
+    """Partition ends, learnt by reading (Tansu's ListOffsets(latest) is not trustworthy)."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer
+
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "bench-ends", "enable.auto.commit": False}
+    )
+    ends: dict[int, int] = {}
+    try:
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+        idle_since = time.monotonic()
+        while time.monotonic() - idle_since < 2.0:
+            batch = consumer.consume(10000, 0.2)
+            for msg in batch:
+                if msg.error() is None:
+                    ends[msg.partition()] = max(ends.get(msg.partition(), 0), msg.offset() + 1)
+            if batch:
+                idle_since = time.monotonic()
+    finally:
+        consumer.close()
+    return ends
+
+
+def _committed(admin: AdminClient, group: str, topic: str, partitions: int) -> dict[int, int]:
+    request = ConsumerGroupTopicPartitions(
+        group, [TopicPartition(topic, p) for p in range(partitions)]
+    )
+    try:
+        result = admin.list_consumer_group_offsets([request])[group].result(10)
+    except Exception:
+        return {}
+    return {tp.partition: tp.offset for tp in result.topic_partitions if tp.offset >= 0}
+
+
+def _get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+@contextlib.contextmanager
+def _emulator() -> Iterator[str]:
+    port = free_port()
+    command = [sys.executable, "-c", _EMULATOR_SNIPPET, str(port), TOKEN, PIXEL]
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                _get_json(f"{base}/_emulator/health")
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("the emulator did not start") from None
+                time.sleep(0.05)
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _peak_rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.e2e", description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--in-flight", type=int, default=4, help="MAX_IN_FLIGHT_REQUESTS")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--profile", help="write a py-spy flame graph (SVG) of the connector")
+    args = parser.parse_args(argv)
+
+    print(f"generating {args.events:,} events ...", flush=True)
+    events = _events(args.events, args.seed)
+    topic, group = "bench-events", "bench-group"
+    with EmbeddedBroker() as broker, _emulator() as emulator_url:
+        started = time.monotonic()
+        _fill(broker.bootstrap, topic, args.partitions, events)
+        fill_s = time.monotonic() - started
+        print(f"filled {topic} ({args.partitions} partitions) in {fill_s:.1f}s", flush=True)
+        ends = _ends(broker.bootstrap, topic, args.partitions)
+        total = sum(ends.values())
+        env = dict(os.environ)
+        env.update(
+            {
+                "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+                "KAFKA_GROUP_ID": group,
+                "KAFKA_SESSION_TIMEOUT_MS": "6000",
+                "SOURCE_TOPIC": topic,
+                "TIKTOK_ACCESS_TOKEN": TOKEN,
+                "TIKTOK_PIXEL_CODE": PIXEL,
+                "TIKTOK_API_URL": emulator_url,
+                "BATCH_SIZE": str(args.batch_size),
+                "MAX_IN_FLIGHT_REQUESTS": str(args.in_flight),
+                "COMMIT_INTERVAL": "1s",
+                "HEALTH_PORT": "0",
+                "HEALTH_HOST": "127.0.0.1",
+                "LOG_LEVEL": "warning",
+                "LOG_FORMAT": "text",
+            }
+        )
+        command = [sys.executable, "-m", "consumer", "run"]
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+        with tempfile.TemporaryFile() as stderr:
+            launched = time.monotonic()
+            process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stderr=stderr)
+            pid = process.pid
+            profiler = None
+            if args.profile:  # py-spy attached to the connector; raw collapsed stacks
+                profiler = subprocess.Popen(
+                    ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--threads",
+                     "--rate", "200", "-o", args.profile],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                )  # fmt: skip
+            deadline = launched + args.timeout
+            accepted = 0
+            first_at: float | None = None
+            last_change = launched
+            committed: dict[int, int] = {}
+            next_commit_check = launched
+            while time.monotonic() < deadline and process.poll() is None:
+                stats = _get_json(f"{emulator_url}/_emulator/stats")
+                now = time.monotonic()
+                if stats["accepted_events"] != accepted:
+                    if first_at is None:
+                        first_at = now
+                    accepted = stats["accepted_events"]
+                    last_change = now
+                if now >= next_commit_check:
+                    committed = _committed(admin, group, topic, args.partitions)
+                    if committed == ends:
+                        break  # every record resolved (delivered or skipped by the mapping)
+                    next_commit_check = now + 0.25
+                time.sleep(0.02)
+            delivered_at = last_change
+            peak_kib = _peak_rss_kib(pid)
+            if profiler is not None:
+                profiler.send_signal(signal.SIGINT)
+                profiler.wait(30)
+            process.send_signal(signal.SIGTERM)
+            try:
+                status = process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                status = process.wait()
+            stats = _get_json(f"{emulator_url}/_emulator/stats")
+            if status != 0:
+                stderr.seek(0)
+                sys.stderr.write(stderr.read().decode(errors="replace")[-4000:])
+    steady = (
+        stats["accepted_events"] / (delivered_at - first_at)
+        if first_at and delivered_at > first_at
+        else 0.0
+    )
+    wall = stats["unique_events"] / (delivered_at - launched)
+    print(
+        json.dumps(
+            {
+                "events": total,
+                "accepted_events": stats["accepted_events"],
+                "unique_events": stats["unique_events"],
+                "requests": stats["requests"],
+                "rejected_requests": stats["rejected_requests"],
+                "events_per_s_steady": round(steady),
+                "events_per_s_wall_incl_startup": round(wall),
+                "seconds_first_to_last_delivery": round(delivered_at - (first_at or 0), 2),
+                "seconds_from_launch": round(delivered_at - launched, 2),
+                "connector_peak_rss_mib": round(peak_kib / 1024, 1),
+                "committed_to_end": committed == ends,
+                "committed": committed,
+                "ends": ends,
+                "exit_status": status,
+                "batch_size": args.batch_size,
+                "max_in_flight_requests": args.in_flight,
+                "partitions": args.partitions,
+            },
+            indent=2,
+        )
+    )
+    ok = committed == ends and status == 0
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""Helpers of the streaming-core integration tests: events, a connector in a thread, waiting."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from consumer.app import Connector
+from consumer.codec import encode_event
+from consumer.sample_data import generate
+from consumer.settings import Settings, load_settings
+from mapping import Mapped, MappingSettings, map_event
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, poll: float = 0.05) -> Any:
+    """Poll ``condition`` until it is truthy; fail naming ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(poll)
+
+
+@dataclass
+class Stream:
+    """Events produced to a topic and what the mapping says should reach TikTok."""
+
+    topic: str
+    events: list[dict[str, Any]]
+    positions: list[tuple[int, int]]  # (partition, offset) of each event, by index
+    expected: dict[str, dict[str, Any]]  # event_id -> TikTok event, for events that map
+
+    @property
+    def ends(self) -> dict[int, int]:
+        """Partition -> one past the last offset (from the delivery reports)."""
+        ends: dict[int, int] = {}
+        for partition, offset in self.positions:
+            ends[partition] = max(ends.get(partition, 0), offset + 1)
+        return ends
+
+
+def sample_events(n: int, seed: int = 1, prefix: str = "e") -> list[dict[str, Any]]:
+    """``n`` realistic storefront events with unique message ids."""
+    events = list(generate(n, seed=seed, now=datetime.now(UTC)))
+    for i, event in enumerate(events):
+        event["messageId"] = f"{prefix}-{i}"
+    return events
+
+
+def expected_events(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """event_id -> the TikTok event the mapping makes of each event (skipped ones left out)."""
+    now = time.time()
+    expected: dict[str, dict[str, Any]] = {}
+    for event in events:
+        result = map_event(event, MappingSettings(), now)
+        if isinstance(result, Mapped):
+            expected[result.event_id] = orjson.loads(orjson.dumps(result.event))
+    return expected
+
+
+def produce_events(broker: Any, topic: str, events: list[dict[str, Any]]) -> Stream:
+    """Avro-encode ``events`` and produce them keyed by user; returns the stream's facts."""
+    values = [encode_event(e) for e in events]
+    keys = [str(e.get("userId") or e.get("anonymousId") or i).encode() for i, e in
+            enumerate(events)]  # fmt: skip
+    positions = broker.produce(topic, values, keys=keys)
+    return Stream(topic, events, positions, expected_events(events))
+
+
+def settings_env(
+    broker: Any, emulator: Any, topic: str, group: str, **extra: str
+) -> dict[str, str]:
+    """Environment of a connector for ``topic``/``group`` against the broker and emulator."""
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+        "KAFKA_GROUP_ID": group,
+        "KAFKA_SESSION_TIMEOUT_MS": "6000",
+        "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+        "SOURCE_TOPIC": topic,
+        "RETRY_DELAYS": "1s,2s",
+        "TIKTOK_ACCESS_TOKEN": emulator.token,
+        "TIKTOK_PIXEL_CODE": emulator.pixel_code,
+        "TIKTOK_API_URL": emulator.base_url,
+        "BATCH_LINGER": "20ms",
+        "COMMIT_INTERVAL": "1s",
+        "SEND_RETRY_BACKOFF": "10ms",
+        "SEND_RETRY_MAX_BACKOFF": "200ms",
+        "AUTH_PROBE_INTERVAL": "200ms",
+        "SHUTDOWN_GRACE": "5s",
+        "HEALTH_HOST": "127.0.0.1",
+        "HEALTH_PORT": "0",
+        "LOG_LEVEL": "info",
+        "LOG_FORMAT": "json",
+    }
+    env.update(extra)
+    return env
+
+
+def make_settings(env: Mapping[str, str]) -> Settings:
+    return load_settings(env)
+
+
+class ConnectorThread:
+    """A :class:`Connector` running on a thread of the test process."""
+
+    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+        self.connector = Connector(settings, **kwargs)
+        self.status: int | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="connector", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.status = self.connector.run()
+        except BaseException as exc:  # surfaced by stop()
+            self.error = exc
+
+    def start(self) -> ConnectorThread:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        self.connector.stop()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise AssertionError("connector did not stop")
+        if self.error is not None:
+            raise self.error
+        return self.status
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+
+@contextmanager
+def running(settings: Settings, **kwargs: Any) -> Iterator[ConnectorThread]:
+    """Run a connector for the duration of the block; it must stop cleanly (status 0)."""
+    thread = ConnectorThread(settings, **kwargs).start()
+    try:
+        yield thread
+    finally:
+        status = thread.stop()
+    assert status == 0, f"connector exited with {status}"
+
+
+def start_process(env: Mapping[str, str], log_path: Any) -> subprocess.Popen[bytes]:
+    """`tiktok-capi run` as a subprocess (stderr to ``log_path``)."""
+    full = dict(os.environ)
+    full.update(env)
+    log = open(log_path, "ab")  # noqa: SIM115 - closed by the caller via finish()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "consumer", "run"],
+        env=full,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+    )
+    process._core_log = log  # type: ignore[attr-defined]
+    return process
+
+
+def finish(process: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
+    """Wait for ``process`` (killing it past ``timeout``) and close its log file."""
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
+    finally:
+        process._core_log.close()  # type: ignore[attr-defined]
+
+
+def delivered_ids(emulator: Any) -> set[str]:
+    return {e["event_id"] for e in emulator.events()}
+
+
+def headers_of(message: Any) -> dict[str, str]:
+    return {k: v.decode() for k, v in (message.headers() or [])}
