@@ -19,7 +19,15 @@ from emulator.service import Emulator
 from tests.emulator.payloads import HASH, post, track_request, web_event
 
 Mutation = Callable[[dict[str, Any]], None]
+# The cases are built at collection time; the emulator's clock is pinned to the same instant so a
+# long test session cannot push "the edge of the window" out of it.
 NOW = int(time.time())
+
+
+@pytest.fixture
+def emulator(emulator_factory: Callable[..., Emulator]) -> Emulator:
+    """An emulator whose wall clock stands still at ``NOW``."""
+    return emulator_factory(wall_clock=lambda: float(NOW))
 
 
 def _set(path: str, value: Any) -> Mutation:
