@@ -141,7 +141,7 @@ def _get_json(url: str) -> Any:
 
 
 @contextlib.contextmanager
-def _emulator() -> Iterator[str]:
+def _emulator() -> Iterator[tuple[str, int]]:
     port = free_port()
     command = [sys.executable, "-c", _EMULATOR_SNIPPET, str(port), TOKEN, PIXEL]
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
@@ -156,7 +156,7 @@ def _emulator() -> Iterator[str]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise SystemExit("the emulator did not start") from None
                 time.sleep(0.05)
-        yield base
+        yield base, process.pid
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -164,6 +164,31 @@ def _emulator() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds used so far by process ``pid`` (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
 
 
 def _peak_rss_kib(pid: int) -> int:
@@ -183,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--in-flight", type=int, default=4, help="MAX_IN_FLIGHT_REQUESTS")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--workers", type=int, default=None, help="DECODE_WORKERS")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--profile", help="write a py-spy flame graph (SVG) of the connector")
     args = parser.parse_args(argv)
@@ -190,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"generating {args.events:,} events ...", flush=True)
     events = _events(args.events, args.seed)
     topic, group = "bench-events", "bench-group"
-    with EmbeddedBroker() as broker, _emulator() as emulator_url:
+    with EmbeddedBroker() as broker, _emulator() as (emulator_url, emulator_pid):
         started = time.monotonic()
         _fill(broker.bootstrap, topic, args.partitions, events)
         fill_s = time.monotonic() - started
@@ -216,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
                 "LOG_FORMAT": "text",
             }
         )
+        if args.workers is not None:
+            env["DECODE_WORKERS"] = str(args.workers)
         command = [sys.executable, "-m", "consumer", "run"]
         admin = AdminClient({"bootstrap.servers": broker.bootstrap})
         with tempfile.TemporaryFile() as stderr:
@@ -226,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.profile:  # py-spy attached to the connector; raw collapsed stacks
                 profiler = subprocess.Popen(
                     ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--threads",
-                     "--rate", "200", "-o", args.profile],
+                     "--idle", "--subprocesses", "--rate", "200", "-o", args.profile],
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 )  # fmt: skip
             deadline = launched + args.timeout
@@ -251,6 +279,12 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.02)
             delivered_at = last_change
             peak_kib = _peak_rss_kib(pid)
+            connector_cpu = _cpu_s(pid)
+            workers = _descendants(pid)
+            workers_cpu = sum(_cpu_s(w) for w in workers)
+            workers_peak_kib = sum(_peak_rss_kib(w) for w in workers)
+            emulator_cpu = _cpu_s(emulator_pid)
+            broker_cpu = _cpu_s(getattr(getattr(broker, "_process", None), "pid", 0))
             if profiler is not None:
                 profiler.send_signal(signal.SIGINT)
                 profiler.wait(30)
@@ -283,6 +317,13 @@ def main(argv: list[str] | None = None) -> int:
                 "seconds_first_to_last_delivery": round(delivered_at - (first_at or 0), 2),
                 "seconds_from_launch": round(delivered_at - launched, 2),
                 "connector_peak_rss_mib": round(peak_kib / 1024, 1),
+                "decode_workers_peak_rss_mib": round(workers_peak_kib / 1024, 1),
+                "cpu_seconds": {
+                    "connector": round(connector_cpu, 1),
+                    "decode_workers": round(workers_cpu, 1),
+                    "emulator": round(emulator_cpu, 1),
+                    "broker": round(broker_cpu, 1),
+                },
                 "committed_to_end": committed == ends,
                 "committed": committed,
                 "ends": ends,

@@ -29,7 +29,7 @@ from consumer.source import Source
 from consumer.state import HealthState
 from consumer.stats import ConnectorStats, StatsRecorder
 from consumer.topics import ensure_topics
-from mapping import DEFAULT_EVENT_MAP, MappingSettings, load_event_map
+from consumer.transform import Transformer, WorkerPool, mapping_settings
 
 __all__ = ["EXIT_SETUP_FAILED", "Connector", "ConnectorStats"]
 
@@ -72,12 +72,7 @@ class Connector:
         """
         settings = self.settings
         tiers = RetryTiers.from_settings(settings)
-        event_map = load_event_map(settings.event_map_file) if settings.event_map_file else None
-        mapping = MappingSettings(
-            event_map=event_map or DEFAULT_EVENT_MAP,
-            default_phone_region=settings.phone_default_region.upper(),
-        )
-        decoder = make_decoder(settings)
+        transformer = Transformer(make_decoder(settings), mapping_settings(settings))
         if settings.create_topics:
             created = ensure_topics(admin_config(settings), settings.source_topic, tiers.all_topics)
             if created:
@@ -96,12 +91,16 @@ class Connector:
             commit_interval_s=settings.commit_interval_s,
             shutdown_grace_s=settings.shutdown_grace_s,
         )
+        pool: WorkerPool | None = None
         try:
+            workers = settings.decode_workers
+            if workers:
+                pool = WorkerPool(settings, workers)
             pipeline = Pipeline(
                 config,
                 source_factory=lambda listener: Source(conf, topics, listener, self.health),
-                decoder=decoder,
-                mapping=mapping,
+                transformer=transformer,
+                pool=pool,
                 sender=sender,
                 tiers=tiers,
                 outcomes=outcomes,
@@ -111,6 +110,8 @@ class Connector:
                 probe_interval_s=settings.auth_probe_interval_s,
             )
         except BaseException:
+            if pool is not None:
+                pool.close()
             outcomes.close(0)
             if owns_sender:
                 sender.close()

@@ -31,7 +31,6 @@ import orjson
 from confluent_kafka import KafkaError
 
 from consumer.batcher import Batch, Batcher
-from consumer.codec import DecodeError, Decoder, RegistryUnavailable
 from consumer.commit import Committer
 from consumer.deadletter import DlqLimiter, OutcomeProducer
 from consumer.delivery import BatchOutcome, ErrorInfo, Sender
@@ -50,7 +49,15 @@ from consumer.retry_tiers import FailureInfo, RetryTiers, Route, due_at_ms
 from consumer.source import PartitionKey, Source
 from consumer.state import DestinationState, HealthState
 from consumer.stats import StatsRecorder
-from mapping import Mapped, MappingSettings, map_event
+from consumer.transform import (
+    MAPPED,
+    MAPPING_FAILED,
+    SKIPPED,
+    UNDECODABLE,
+    Result,
+    Transformer,
+    WorkerPool,
+)
 
 __all__ = ["Pipeline", "PipelineConfig"]
 
@@ -61,6 +68,7 @@ _IDLE_TIMEOUT_S: Final = 0.1
 _BUSY_TIMEOUT_S: Final = 0.01
 _REGISTRY_BACKOFF_S: Final = (1.0, 2.0, 5.0, 10.0, 30.0)
 _REVOKE_WAIT_MAX_S: Final = 10.0
+_PAUSE_AFTER_S: Final = 1.0  # backpressure lasting longer than this pauses the partitions
 _BACKPRESSURE: Final = "backpressure"
 _DESTINATION: Final = "destination"
 _SHUTDOWN: Final = "shutdown"
@@ -113,6 +121,19 @@ class _Lane:
         self.registry_failures = 0
 
 
+class _Chunk:
+    """Consumed records on their way through decode + map (index ``i`` of every list)."""
+
+    __slots__ = ("messages", "now", "offsets", "trackers", "values")
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.trackers: list[PartitionOffsets] = []
+        self.offsets: list[int] = []
+        self.messages: list[Any] = []
+        self.values: list[bytes | None] = []
+
+
 def _record(message: Any) -> SourceRecord:
     if isinstance(message, SourceRecord):
         return message
@@ -135,8 +156,9 @@ class Pipeline:
         config: batch size, linger, concurrency, limits and intervals.
         source_factory: builds the :class:`~consumer.source.Source` with this pipeline as its
             rebalance listener.
-        decoder: bytes -> event dict.
-        mapping: mapping settings (event map, phone region).
+        transformer: decode + map + encode in this thread.
+        pool: worker processes doing the same off the poll loop (``None``: inline). The pipeline
+            closes it.
         sender: delivers batches (thread-safe).
         tiers: retry tier topics and routing.
         outcomes: producer of retry and dead-letter records.
@@ -151,8 +173,8 @@ class Pipeline:
         config: PipelineConfig,
         *,
         source_factory: SourceFactory,
-        decoder: Decoder,
-        mapping: MappingSettings,
+        transformer: Transformer,
+        pool: WorkerPool | None,
         sender: Sender,
         tiers: RetryTiers,
         outcomes: OutcomeProducer,
@@ -162,8 +184,11 @@ class Pipeline:
         probe_interval_s: float,
     ) -> None:
         self._config = config
-        self._decoder = decoder
-        self._mapping = mapping
+        self._inline = transformer
+        self._pool = pool
+        self._pending_chunks: set[_Chunk] = set()
+        self._redo: list[tuple[float, _Chunk]] = []  # registry down: (retry at, records)
+        self._registry_failures = 0
         self._sender = sender
         self._tiers = tiers
         self._outcomes = outcomes
@@ -182,6 +207,7 @@ class Pipeline:
         self._held: list[Batch] = []
         self._in_flight = 0  # tracked records not resolved yet
         self._reported_in_flight = 0
+        self._over_since: float | None = None  # since when in-flight records exceed the limit
         self._stop_requested = False
         self._shutting_down = False
         self._exit_status = EXIT_OK
@@ -224,14 +250,19 @@ class Pipeline:
     def _iteration(self) -> None:
         health = self._health
         health.tick()
-        busy = bool(self._in_flight_batches) or self._outcomes.pending() > 0
+        busy = bool(self._in_flight_batches or self._pending_chunks) or self._outcomes.pending() > 0
         timeout = _BUSY_TIMEOUT_S if busy else _IDLE_TIMEOUT_S
         if self._batcher.pending:
             timeout = min(timeout, self._config.batch_linger_s)
-        messages = self._source.consume(_CONSUME_BATCH, timeout)
-        if messages:
-            self._handle(messages)
-        self._drain_results()
+        if self._held_back():
+            self._drain_results(wait_s=timeout)  # let results drain instead of fetching more
+        else:
+            messages = self._source.consume(_CONSUME_BATCH, timeout)
+            if messages:
+                self._handle(messages)
+            self._drain_results()
+        if self._redo:
+            self._redo_due()
         batch = self._batcher.due()
         if batch is not None:
             self._submit(batch)
@@ -242,21 +273,18 @@ class Pipeline:
         self._report_in_flight()
 
     def _handle(self, messages: list[Any]) -> None:
-        """Decode, map and batch one consumed batch (the hot path)."""
+        """Track one consumed batch and hand its values to the transformer (the hot path)."""
         if self._shutting_down:
             return  # not tracked, not committed: re-read by whoever owns them next
         now = time.time()
         by_topic = self._by_topic
-        decode = self._decoder.decode
-        mapping = self._mapping
-        batcher = self._batcher
-        dumps = orjson.dumps
         blocked: set[PartitionKey] = set()
         consumed: dict[str, int] = {}
-        names: dict[str, int] = {}
-        skipped: dict[str, int] = {}
-        tracked = 0
-        resolved = 0
+        chunk = _Chunk(now)
+        trackers = chunk.trackers
+        offsets = chunk.offsets
+        kept = chunk.messages
+        values = chunk.values
         for msg in messages:
             error = msg.error()
             if error is not None:
@@ -264,73 +292,135 @@ class Pipeline:
                     log.warning("consume error: %s", error.str())
                 continue
             topic = msg.topic()
-            partition = msg.partition()
             lanes = by_topic.get(topic)
-            lane = lanes.get(partition) if lanes is not None else None
+            lane = lanes.get(msg.partition()) if lanes is not None else None
             if lane is None:
                 continue  # not (or no longer) ours
             if blocked and lane.key in blocked:
                 continue  # rewound in this batch: read again when due
-            consumed[topic] = consumed.get(topic, 0) + 1
             offset = msg.offset()
             if lane.tier is not None and self._not_due(lane, msg, offset, now):
                 blocked.add(lane.key)
-                consumed[topic] -= 1
                 continue
+            consumed[topic] = consumed.get(topic, 0) + 1
             tracker = lane.tracker
-            try:
-                event = decode(msg.value())
-            except RegistryUnavailable as exc:
-                self._registry_backoff(lane, offset, str(exc))
-                blocked.add(lane.key)
-                consumed[topic] -= 1
-                continue
-            except DecodeError as exc:
-                tracker.track(offset)
-                tracked += 1
-                self._undecodable(lane, msg, exc, now)
-                continue
-            lane.registry_failures = 0
             tracker.track(offset)
-            tracked += 1
-            try:
-                result = map_event(event, mapping, now)
-            except Exception as exc:  # a mapping bug must not stop the partition
-                log.exception(
-                    "mapping failed for %s[%d]@%d",
-                    topic,
-                    partition,
-                    offset,
-                    extra={"topic": topic, "partition": partition, "offset": offset},
-                )
-                self._dead_letter(
-                    tracker, offset, msg, "mapping_error", FailureInfo.from_reason(
-                        "mapping_error", f"mapping failed: {type(exc).__name__}"
-                    ), now,
-                )  # fmt: skip
-                continue
-            if isinstance(result, Mapped):
-                name = result.event_name
+            trackers.append(tracker)
+            offsets.append(offset)
+            kept.append(msg)
+            values.append(msg.value())
+        if not values:
+            return
+        self._in_flight += len(values)
+        for topic, count in consumed.items():
+            RECORDS_CONSUMED.add(count, {"topic": topic})
+        self._stats.consumed(len(values), 0, {})
+        self._health.set_broker_reachable(True)
+        self._transform(chunk)
+
+    def _transform(self, chunk: _Chunk) -> None:
+        """Decode and map ``chunk`` inline, or send it to a worker process."""
+        pool = self._pool
+        if pool is None:
+            self._apply(chunk, self._inline.run(chunk.values, chunk.now))
+            return
+        future = pool.submit(chunk.values, chunk.now)
+        self._pending_chunks.add(chunk)
+        results = self._results
+
+        def done(f: Future[list[Result]], c: _Chunk = chunk) -> None:
+            results.put((c, f))
+
+        future.add_done_callback(done)
+
+    def _on_transformed(self, chunk: _Chunk, future: Future[list[Result]]) -> None:
+        self._pending_chunks.discard(chunk)
+        if future.cancelled():
+            return  # shutting down: the records stay unresolved and uncommitted
+        try:
+            results = future.result()
+        except Exception:  # a worker died: carry on in this process, lose nothing
+            log.exception("decode worker failed; decoding in the poll loop from now on")
+            self._close_pool()
+            results = self._inline.run(chunk.values, chunk.now)
+        self._apply(chunk, results)
+
+    def _apply(self, chunk: _Chunk, results: list[Result]) -> None:
+        """Turn transform results into batched events, resolved skips and dead letters."""
+        trackers = chunk.trackers
+        offsets = chunk.offsets
+        messages = chunk.messages
+        batcher = self._batcher
+        names: dict[str, int] = {}
+        skipped: dict[str, int] = {}
+        redo: list[int] = []
+        resolved = 0
+        for i, result in enumerate(results):
+            tracker = trackers[i]
+            if not tracker.active:
+                continue  # revoked meanwhile: the in-flight count was settled then
+            kind = result[0]
+            if kind == MAPPED:
+                name = result[1]
                 names[name] = names.get(name, 0) + 1
-                full = batcher.add(dumps(result.event), tracker, offset, msg, name)
+                full = batcher.add(result[2], tracker, offsets[i], messages[i], name)
                 if full is not None:
                     self._submit(full)
-            else:
-                reason = result.reason
+            elif kind == SKIPPED:
+                reason = result[1]
                 skipped[reason] = skipped.get(reason, 0) + 1
-                tracker.resolve(offset)
+                tracker.resolve(offsets[i])
                 resolved += 1
-        self._in_flight += tracked - resolved
-        for topic, count in consumed.items():
-            if count:
-                RECORDS_CONSUMED.add(count, {"topic": topic})
+            elif kind == UNDECODABLE:
+                self._undecodable(tracker, offsets[i], messages[i], result[1], result[2])
+            elif kind == MAPPING_FAILED:
+                self._mapping_failed(tracker, offsets[i], messages[i], result[1])
+            else:
+                redo.append(i)
+        self._in_flight -= resolved
         for name, count in names.items():
             EVENTS_MAPPED.add(count, {"event_name": name})
         for reason, count in skipped.items():
             EVENTS_SKIPPED.add(count, {"reason": reason})
-        self._stats.consumed(sum(consumed.values()), sum(names.values()), skipped)
-        if consumed:
-            self._health.set_broker_reachable(True)
+        if names or skipped:
+            self._stats.consumed(0, sum(names.values()), skipped)
+            self._registry_failures = 0
+        if redo:
+            self._registry_down(chunk, redo, results[redo[0]][1])
+
+    def _registry_down(self, chunk: _Chunk, indexes: list[int], why: str) -> None:
+        """Records the registry could not decode now: decode them again after a backoff.
+
+        They stay tracked (unresolved), so their offsets are not committed and backpressure
+        pauses consumption while the registry is away; they are never dead-lettered.
+        """
+        delay = _REGISTRY_BACKOFF_S[min(self._registry_failures, len(_REGISTRY_BACKOFF_S) - 1)]
+        self._registry_failures += 1
+        again = _Chunk(chunk.now)
+        for i in indexes:
+            again.trackers.append(chunk.trackers[i])
+            again.offsets.append(chunk.offsets[i])
+            again.messages.append(chunk.messages[i])
+            again.values.append(chunk.values[i])
+        self._redo.append((time.monotonic() + delay, again))
+        first = again.trackers[0]
+        log.warning(
+            "schema registry unavailable (%s): %d record(s) from %s[%d]@%d retried in %.0fs",
+            why,
+            len(indexes),
+            first.topic,
+            first.partition,
+            again.offsets[0],
+            delay,
+            extra={"topic": first.topic, "partition": first.partition},
+        )
+
+    def _redo_due(self) -> None:
+        now = time.monotonic()
+        while self._redo and self._redo[0][0] <= now:
+            _, chunk = self._redo.pop(0)
+            chunk.now = time.time()
+            self._transform(chunk)
 
     def _not_due(self, lane: _Lane, msg: Any, offset: int, now: float) -> bool:
         """For a retry-tier record: rewind and pause its partition if it is not due yet."""
@@ -346,26 +436,10 @@ class Pipeline:
         log.debug("%s[%d]@%d not due for %.1fs; partition paused", topic, partition, offset, wait_s)
         return True
 
-    def _registry_backoff(self, lane: _Lane, offset: int, why: str) -> None:
-        delay = _REGISTRY_BACKOFF_S[min(lane.registry_failures, len(_REGISTRY_BACKOFF_S) - 1)]
-        lane.registry_failures += 1
-        topic, partition = lane.key
-        self._source.seek(topic, partition, offset)
-        self._source.pause_until(lane.key, time.monotonic() + delay)
-        log.warning(
-            "schema registry unavailable (%s); %s[%d] paused for %.0fs at offset %d",
-            why,
-            topic,
-            partition,
-            delay,
-            offset,
-            extra={"topic": topic, "partition": partition, "offset": offset},
-        )
-
-    def _undecodable(self, lane: _Lane, msg: Any, exc: DecodeError, now: float) -> None:
-        reason = exc.reason
-        topic, partition = lane.key
-        offset = msg.offset()
+    def _undecodable(
+        self, tracker: PartitionOffsets, offset: int, msg: Any, reason: str, message: str
+    ) -> None:
+        topic, partition = tracker.topic, tracker.partition
         DECODE_FAILURES.add(1, {"reason": reason})
         log.warning(
             "undecodable record %s[%d]@%d (%s): dead-lettered",
@@ -375,8 +449,23 @@ class Pipeline:
             reason,
             extra={"topic": topic, "partition": partition, "offset": offset},
         )
-        failure = FailureInfo.from_reason("decode_error", f"undecodable record ({reason}): {exc}")
-        self._dead_letter(lane.tracker, offset, msg, "decode_error", failure, now)
+        failure = FailureInfo.from_reason(
+            "decode_error", f"undecodable record ({reason}): {message}"
+        )
+        self._dead_letter(tracker, offset, msg, "decode_error", failure, time.time())
+
+    def _mapping_failed(self, tracker: PartitionOffsets, offset: int, msg: Any, why: str) -> None:
+        topic, partition = tracker.topic, tracker.partition
+        log.error(
+            "%s for %s[%d]@%d: dead-lettered",
+            why,
+            topic,
+            partition,
+            offset,
+            extra={"topic": topic, "partition": partition, "offset": offset},
+        )
+        failure = FailureInfo.from_reason("mapping_error", why)
+        self._dead_letter(tracker, offset, msg, "mapping_error", failure, time.time())
 
     # =========================================================================== delivery
     def _submit(self, batch: Batch) -> None:
@@ -412,9 +501,10 @@ class Pipeline:
             handled = True
             if item == RECOVERED:
                 self._on_recovered()
+            elif isinstance(item[0], _Chunk):
+                self._on_transformed(item[0], item[1])
             else:
-                batch, future = item
-                self._on_result(batch, future)
+                self._on_result(item[0], item[1])
 
     def _on_result(self, batch: Batch, future: Future[BatchOutcome]) -> None:
         self._in_flight_batches.discard(batch)
@@ -566,14 +656,35 @@ class Pipeline:
         self.request_stop(EXIT_STOPPED)
 
     # =========================================================================== flow control
+    def _held_back(self) -> bool:
+        """Backpressure, step one: over ``MAX_IN_FLIGHT_EVENTS``, stop taking records.
+
+        A short excess is absorbed by not calling ``consume`` for a moment (librdkafka's own
+        pre-fetch queue is bounded); an excess that lasts :data:`_PAUSE_AFTER_S` pauses every
+        partition (step two, :meth:`_backpressure`), so the loop keeps polling and the member
+        keeps its place in the group. Pausing is not the first resort because librdkafka
+        drops pre-fetched messages of paused partitions and resuming costs a fetch round trip.
+        """
+        if self._in_flight < self._config.max_in_flight_events:
+            self._over_since = None
+            return False
+        if self._source.is_paused_for(_BACKPRESSURE):
+            return False
+        now = time.monotonic()
+        if self._over_since is None:
+            self._over_since = now
+        if now - self._over_since < _PAUSE_AFTER_S:
+            return True
+        log.debug("backpressure: %d records in flight; pausing", self._in_flight)
+        self._source.pause_all(_BACKPRESSURE)
+        return False
+
     def _backpressure(self) -> None:
+        """Backpressure, step two: resume paused partitions once half the work drained."""
         source = self._source
-        limit = self._config.max_in_flight_events
-        if self._in_flight >= limit:
-            if not source.is_paused_for(_BACKPRESSURE):
-                log.debug("backpressure: %d records in flight; pausing", self._in_flight)
-                source.pause_all(_BACKPRESSURE)
-        elif self._in_flight <= limit // 2 and source.is_paused_for(_BACKPRESSURE):
+        if self._in_flight <= self._config.max_in_flight_events // 2 and source.is_paused_for(
+            _BACKPRESSURE
+        ):
             source.resume_all(_BACKPRESSURE)
 
     def _report_in_flight(self) -> None:
@@ -598,7 +709,8 @@ class Pipeline:
         if not lanes:
             return
         if not lost:
-            self._finish(lanes)
+            if not self._shutting_down:  # (shutdown drained already)
+                self._finish(lanes)
             self._committer.commit([lane.tracker for lane in lanes], "revoke")
         for lane in lanes:
             del self._lanes[lane.key]
@@ -614,10 +726,12 @@ class Pipeline:
     def _finish(self, lanes: list[_Lane]) -> None:
         """Deliver what is batched for ``lanes`` and wait (bounded) for their results."""
         revoked = {lane.tracker for lane in lanes}
+        deadline = time.monotonic() + min(self._config.shutdown_grace_s, _REVOKE_WAIT_MAX_S)
+        while self._pending_chunks and time.monotonic() < deadline:
+            self._drain_results(wait_s=0.05)
         batch = self._batcher.flush()
         if batch is not None:
             self._submit(batch)
-        deadline = time.monotonic() + min(self._config.shutdown_grace_s, _REVOKE_WAIT_MAX_S)
 
         def touching() -> bool:
             return any(any(t in revoked for t in b.trackers) for b in self._in_flight_batches)
@@ -637,12 +751,14 @@ class Pipeline:
         log.info("shutting down: draining in-flight deliveries (up to %.0fs)", grace)
         try:
             source.pause_all(_SHUTDOWN)
-            batch = self._batcher.flush()
-            if batch is not None:
-                self._submit(batch)
-            while (self._in_flight_batches or self._outcomes.pending()) and (
-                time.monotonic() < deadline
-            ):
+            while time.monotonic() < deadline:
+                batch = self._batcher.flush()
+                if batch is not None:
+                    self._submit(batch)
+                if not (
+                    self._in_flight_batches or self._pending_chunks or self._outcomes.pending()
+                ):
+                    break
                 self._health.tick()
                 source.consume(_CONSUME_BATCH, 0.0)  # serve callbacks; messages are dropped
                 self._drain_results(wait_s=0.05)
@@ -660,12 +776,18 @@ class Pipeline:
             self._report_in_flight()
         finally:
             self._destination.close()
+            self._close_pool()
             try:
                 source.close()
             finally:
                 self._executor.shutdown(wait=True, cancel_futures=True)
                 self._outcomes.close(0)
         log.info("stopped (in flight at exit: %d records)", self._in_flight)
+
+    def _close_pool(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
 
     def _close_sender(self) -> None:
         if not self._sender_closed:
