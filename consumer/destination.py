@@ -76,7 +76,7 @@ class Destination:
         self._health.set_destination(DestinationState.PAUSED_AUTH, self.reason)
         _record_state(DestinationState.PAUSED_AUTH)
         log.error(
-            "TikTok refused the token or pixel; consumption paused, probing every %.0fs: %s",
+            "TikTok refused the token or pixel; consumption paused, probing every %gs: %s",
             self._interval,
             self.reason,
             extra={"tiktok_code": error.code, "request_id": error.request_id},

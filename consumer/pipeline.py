@@ -550,16 +550,16 @@ class Pipeline:
                         record = _record(batch.messages[i])
                         self._write(trackers[i], offsets[i], record,
                                     self._tiers.route(record, failure, now))  # fmt: skip
-        if outcome.held:
+        if outcome.held and not self._sender_closed:
             held = Batch(batch.started)
             held.extend(batch, outcome.held)
             held.keep(lambda t: t.active)
             if held.events:
                 self._held.append(held)
+            self._source.pause_all(_DESTINATION)
             self._destination.hold(
                 outcome.destination_down or ErrorInfo("auth", "destination refused the request")
             )
-            self._source.pause_all(_DESTINATION)
 
     def _on_recovered(self) -> None:
         if not self._destination.recovered():
