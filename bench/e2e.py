@@ -7,10 +7,12 @@ Starts an embedded Tansu broker, fills a topic with realistic storefront events
 share the connector's GIL) and then the connector as a subprocess configured by environment
 variables, exactly as a user runs it. Reports:
 
-- events/s end to end: events accepted by the emulator divided by the time from the first to the
-  last accepted request (steady state), and divided by the wall time from the connector's start
-  (including group join);
-- the connector's peak RSS (``VmHWM`` of the process);
+- records/s and events/s end to end: records resolved (delivered or skipped by the mapping) and
+  events accepted by the emulator, divided by the time from the first to the last accepted
+  request (steady state); events/s also over the wall time from the connector's start
+  (including the group join);
+- the connector's peak RSS (``VmHWM`` of the process, and of its decode workers) and the CPU
+  seconds of the connector, its workers, the emulator and the broker;
 - that every event arrived and the committed offsets reach the end of every partition.
 """
 
@@ -312,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
                 "unique_events": stats["unique_events"],
                 "requests": stats["requests"],
                 "rejected_requests": stats["rejected_requests"],
+                "records_per_s_steady": round(
+                    total / (delivered_at - first_at) if first_at and delivered_at > first_at else 0
+                ),
                 "events_per_s_steady": round(steady),
                 "events_per_s_wall_incl_startup": round(wall),
                 "seconds_first_to_last_delivery": round(delivered_at - (first_at or 0), 2),
