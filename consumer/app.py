@@ -74,13 +74,17 @@ class Connector:
         tiers = RetryTiers.from_settings(settings)
         transformer = Transformer(make_decoder(settings), mapping_settings(settings))
         if settings.create_topics:
-            created = ensure_topics(admin_config(settings), settings.source_topic, tiers.all_topics)
+            admin_conf = {**admin_config(settings), "logger": logging.getLogger("librdkafka.admin")}
+            created = ensure_topics(admin_conf, settings.source_topic, tiers.all_topics)
             if created:
                 log.info("created topics: %s", ", ".join(created))
         self.health.set_broker_reachable(True)
         owns_sender = self._sender is None
         sender = self._sender if self._sender is not None else _http_sender(settings)
-        outcomes = OutcomeProducer(producer_config(settings))
+        # librdkafka logs go through Python logging (structured, JSON), not raw lines on stderr.
+        outcomes = OutcomeProducer(
+            {**producer_config(settings), "logger": logging.getLogger("librdkafka.producer")}
+        )
         topics = [settings.source_topic, *tiers.topics]
         conf = consumer_config(settings)
         config = PipelineConfig(
@@ -93,9 +97,7 @@ class Connector:
         )
         pool: WorkerPool | None = None
         try:
-            workers = settings.decode_workers
-            if workers:
-                pool = WorkerPool(settings, workers)
+            pool = _worker_pool(settings)
             pipeline = Pipeline(
                 config,
                 source_factory=lambda listener: Source(conf, topics, listener, self.health),
@@ -144,6 +146,16 @@ class Connector:
     def stats(self) -> ConnectorStats:
         """A snapshot of the counters (thread-safe)."""
         return self._stats.snapshot()
+
+
+def _worker_pool(settings: Settings) -> WorkerPool | None:
+    if not settings.decode_workers:
+        return None
+    try:
+        return WorkerPool(settings, settings.decode_workers)
+    except Exception as exc:  # e.g. no way to start processes here: slower, not broken
+        log.warning("decode workers could not start (%s); decoding in the poll loop", exc)
+        return None
 
 
 def _http_sender(settings: Settings) -> Sender:

@@ -74,6 +74,7 @@ class Source:
         conf = dict(conf)
         conf["stats_cb"] = self._on_stats
         conf["error_cb"] = self._on_error
+        conf.setdefault("logger", logging.getLogger("librdkafka.consumer"))  # not raw stderr
         self.fatal_error: str | None = None
         self.assigned: set[PartitionKey] = set()
         self._paused: set[PartitionKey] = set()  # what librdkafka has paused

@@ -18,6 +18,7 @@ Messages are PII-free (the codec never quotes content; mapping failures carry th
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -105,6 +106,9 @@ _worker: Transformer | None = None
 
 def _init_worker(settings: Settings) -> None:
     global _worker
+    # The parent decides when workers stop (Ctrl-C reaches the whole process group).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _worker = Transformer(make_decoder(settings), mapping_settings(settings))
 
 
@@ -120,9 +124,16 @@ def _warm_up() -> float:
 class WorkerPool:
     """``workers`` processes running :class:`Transformer` on chunks of values.
 
+    Processes are started with ``spawn`` (librdkafka's threads must not be forked), which
+    imports the parent's ``__main__`` module in each worker: a script that embeds the connector
+    needs the usual ``if __name__ == "__main__":`` guard.
+
     Args:
         settings: each worker builds its own decoder (and registry cache) and mapping from it.
         workers: number of processes (at least 1).
+
+    Raises:
+        Exception: a worker could not start (the caller may fall back to decoding inline).
     """
 
     def __init__(self, settings: Settings, workers: int) -> None:
