@@ -257,7 +257,8 @@ class Pipeline:
         if self._held_back():
             self._drain_results(wait_s=timeout)  # let results drain instead of fetching more
         else:
-            messages = self._source.consume(_CONSUME_BATCH, timeout)
+            room = self._config.max_in_flight_events - self._in_flight
+            messages = self._source.consume(max(1, min(_CONSUME_BATCH, room)), timeout)
             if messages:
                 self._handle(messages)
             self._drain_results()

@@ -5,6 +5,7 @@ Each test uses its own topics and group; waits are conditions with deadlines, ne
 
 from __future__ import annotations
 
+import logging
 import signal
 import time
 from collections import Counter
@@ -250,3 +251,30 @@ def test_sigterm_shuts_down_cleanly_within_the_grace_period(
         if offset < committed.get(partition, 0):
             event_id = stream.events[index]["messageId"]
             assert event_id not in stream.expected or event_id in delivered
+
+
+def test_backpressure_pauses_and_resumes_without_losing_records(
+    broker: Any, emulator: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="consumer.pipeline")
+    topic = broker.unique_topic("core-backpressure", partitions=2)
+    group = broker.unique_group("core-backpressure")
+    # A destination slower than a second per request: the excess lasts, partitions get paused.
+    emulator.set_faults(latency_ms=1100)
+    stream = produce_events(broker, topic, sample_events(400, seed=22, prefix="bp"))
+    env = settings_env(
+        broker,
+        emulator,
+        topic,
+        group,
+        BATCH_SIZE="100",
+        MAX_IN_FLIGHT_REQUESTS="2",
+        MAX_IN_FLIGHT_EVENTS="150",
+    )
+    with running(make_settings(env)) as connector:
+        wait_for(lambda: connector.connector.stats().in_flight > 0, 30, "records to be in flight")
+        _lag_zero(broker, group, topic, stream.ends, timeout=60)
+        peak = connector.connector.stats()
+    assert delivered_ids(emulator) == set(stream.expected)
+    assert peak.in_flight == 0
+    assert any("backpressure" in r.getMessage() for r in caplog.records), "never paused"
