@@ -236,8 +236,8 @@ class Pipeline:
             ``0`` after a clean shutdown, :data:`EXIT_STOPPED` when the destination was stopped.
         """
         source = self._source
-        source.subscribe()
         try:
+            source.subscribe()
             while not self._stop_requested:
                 self._iteration()
                 if source.fatal_error is not None:

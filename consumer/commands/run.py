@@ -57,6 +57,8 @@ def serve(settings: Any) -> int:
     import logging
     import signal
 
+    from confluent_kafka import KafkaException
+
     from consumer import logs, telemetry
     from consumer.app import EXIT_SETUP_FAILED, Connector
     from consumer.health import HealthServer
@@ -96,6 +98,9 @@ def serve(settings: Any) -> int:
         return connector.run()
     except (TopicSetupError, EventMapError) as exc:
         log.error("cannot start: %s", exc)
+        return EXIT_SETUP_FAILED
+    except KafkaException as exc:  # e.g. an unknown or invalid KAFKA_* property
+        log.error("cannot start: Kafka client configuration rejected: %s", exc.args[0])
         return EXIT_SETUP_FAILED
     finally:
         for sig, handler in previous.items():

@@ -73,3 +73,20 @@ def test_missing_source_topic_fails_start_up_with_status_1(broker: Any) -> None:
     assert result.returncode == 1
     assert "cannot start" in result.stderr
     assert "does not exist" in result.stderr
+
+
+def test_rejected_kafka_property_fails_start_up_with_status_1() -> None:
+    result = _run(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
+            "KAFKA_NOT_A_REAL_PROPERTY": "1",
+            "TIKTOK_ACCESS_TOKEN": "tok",
+            "TIKTOK_PIXEL_CODE": "P",
+            "HEALTH_PORT": "0",
+            "HEALTH_HOST": "127.0.0.1",
+            "LOG_FORMAT": "json",
+        }
+    )
+    assert result.returncode == 1
+    assert "not.a.real.property" in result.stderr
+    assert "Traceback" not in result.stderr
