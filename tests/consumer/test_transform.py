@@ -1,0 +1,56 @@
+"""Transformer and WorkerPool: one compact result per value, the same inline and in a process."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import orjson
+
+from consumer.codec import BundledDecoder, encode_event
+from consumer.sample_data import generate
+from consumer.settings import load_settings
+from consumer.transform import (
+    MAPPED,
+    SKIPPED,
+    UNDECODABLE,
+    Transformer,
+    WorkerPool,
+    mapping_settings,
+)
+from mapping import Mapped, MappingSettings, map_event
+
+
+def _values() -> tuple[list[bytes | None], list[dict[str, object]]]:
+    events = list(generate(60, seed=5, now=datetime.now(UTC)))
+    return [encode_event(e) for e in events] + [b"\x01nope", None], events
+
+
+def test_results_follow_the_mapping_exactly() -> None:
+    values, events = _values()
+    now = time.time()
+    results = Transformer(BundledDecoder(), MappingSettings()).run(values, now)
+    assert len(results) == len(values)
+    for event, result in zip(events, results, strict=False):
+        expected = map_event(event, MappingSettings(), now)
+        if isinstance(expected, Mapped):
+            assert result[0] == MAPPED and result[1] == expected.event_name
+            assert orjson.loads(result[2]) == orjson.loads(orjson.dumps(expected.event))
+        else:
+            assert result == (SKIPPED, expected.reason)
+    assert [r[0] for r in results[-2:]] == [UNDECODABLE, UNDECODABLE]
+
+
+def test_worker_process_gives_the_same_results() -> None:
+    settings = load_settings(
+        {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", "TIKTOK_ACCESS_TOKEN": "t",
+         "TIKTOK_PIXEL_CODE": "P"}
+    )  # fmt: skip
+    values, _ = _values()
+    now = time.time()
+    inline = Transformer(BundledDecoder(), mapping_settings(settings)).run(values, now)
+    pool = WorkerPool(settings, 1)
+    try:
+        assert pool.submit(values, now).result(timeout=60) == inline
+    finally:
+        pool.close()
