@@ -145,6 +145,7 @@ def _map_lines(stream: IO[bytes], settings: MappingSettings, args: argparse.Name
     import orjson
 
     from mapping import Mapped, map_event
+    from mapping.values import kind
 
     verbose: bool = args.verbose
 
@@ -156,7 +157,7 @@ def _map_lines(stream: IO[bytes], settings: MappingSettings, args: argparse.Name
             continue
         value, error = _decode(line)
         if error is None and not isinstance(value, dict):
-            error = f"not a JSON object (got {_json_kind(value)})"
+            error = f"not a JSON object (got {kind(value)})"
         if error is not None:
             _error(f"line {number}: {error}")
             out.write(b"null\n")
@@ -186,15 +187,3 @@ def _map_lines(stream: IO[bytes], settings: MappingSettings, args: argparse.Name
         summary = ", ".join(f"{key}: {count}" for key, count in sorted(counts.items()))
         _error(f"summary{target}{mode}: {summary or 'no events'}")
     return status
-
-
-def _json_kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "an array"
