@@ -55,6 +55,9 @@ def consumer_config(settings: Settings, *, group_id: str | None = None) -> dict[
         "partition.assignment.strategy": "cooperative-sticky",
         "statistics.interval.ms": 15000,
         "client.id": "tiktok-capi",
+        # librdkafka pre-fetches up to 64 MiB by default; 16 MiB keeps the same throughput
+        # (measured with bench/e2e.py) at a lower peak RSS.
+        "queued.max.messages.kbytes": 16384,
     }
     conf.update(_common(settings, _PRODUCER_ONLY))
     conf.update(
