@@ -32,6 +32,7 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
 from fastavro.schema import to_parsing_canonical_form
 
+from consumer.codec_fast import has_bundled_layout, read_event
 from schemas.loader import cdp_event_schema
 
 if TYPE_CHECKING:
@@ -254,7 +255,12 @@ class BundledDecoder:
 
     def decode(self, value: bytes | None) -> dict[str, Any]:
         """See :meth:`Decoder.decode`."""
-        return _read(_check_present(value), self._schema, None)
+        data = _check_present(value)
+        if type(data) is bytes:
+            event = read_event(data)
+            if event is not None:
+                return event
+        return _read(data, self._schema, None)
 
     def close(self) -> None:
         """Nothing to release (same interface as :class:`RegistryDecoder`)."""
@@ -274,8 +280,9 @@ class RegistryDecoder:
         self._source = source
         self._reader = bundled_schema()
         self._reader_canonical = bundled_schema_text()
-        # schema id -> (parsed writer schema, reader schema or None when they are the same)
-        self._writers: dict[int, tuple[Any, Any]] = {}
+        # schema id -> (parsed writer schema, reader schema or None when they are the same,
+        # whether the writer is laid out like the bundled schema: the fast path reads it)
+        self._writers: dict[int, tuple[Any, Any, bool]] = {}
 
     def decode(self, value: bytes | None) -> dict[str, Any]:
         """See :meth:`Decoder.decode`."""
@@ -287,7 +294,11 @@ class RegistryDecoder:
         if len(data) < _HEADER_SIZE:
             raise DecodeError("truncated", "the record is shorter than the 5-byte header")
         schema_id = int.from_bytes(data[1:_HEADER_SIZE], "big")
-        writer, reader = self._writers.get(schema_id) or self._load(schema_id)
+        writer, reader, fast = self._writers.get(schema_id) or self._load(schema_id)
+        if fast and type(data) is bytes:
+            event = read_event(data, _HEADER_SIZE)
+            if event is not None:
+                return event
         return _read(memoryview(data)[_HEADER_SIZE:], writer, reader)
 
     def close(self) -> None:
@@ -296,7 +307,7 @@ class RegistryDecoder:
         if callable(close):
             close()
 
-    def _load(self, schema_id: int) -> tuple[Any, Any]:
+    def _load(self, schema_id: int) -> tuple[Any, Any, bool]:
         text = self._source.get_schema(schema_id)
         try:
             parsed_json = orjson.loads(text)
@@ -308,7 +319,8 @@ class RegistryDecoder:
             ) from None
         if not isinstance(writer, dict) or writer.get("type") != "record":
             raise DecodeError("incompatible_schema", f"schema {schema_id} is not an Avro record")
-        entry = (writer, None if canonical == self._reader_canonical else self._reader)
+        same = canonical == self._reader_canonical
+        entry = (writer, None if same else self._reader, same and has_bundled_layout(writer))
         self._writers[schema_id] = entry
         return entry
 
