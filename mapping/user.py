@@ -8,7 +8,7 @@ cannot be made E.164) is noted and the next candidate is tried.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
 from mapping import normalise
@@ -60,6 +60,114 @@ def ttclid_from_url(url: str) -> str | None:
     return None
 
 
+# The hashed fields and their priority chains: (user key, normaliser, what it is, candidates).
+# A candidate is (source, key, path); sources are indexes into the tuple built in build_user.
+_EVENT, _PROPERTIES, _TRAITS, _P_ADDRESS, _T_ADDRESS = range(5)
+_Chain = tuple[str, Callable[[str, str], str | None], str, tuple[tuple[int, str, str], ...]]
+_CHAINS: tuple[_Chain, ...] = (
+    (
+        "external_id",
+        lambda text, _region: normalise.hash_external_id(text),
+        "id",
+        ((_EVENT, "userId", "userId"), (_EVENT, "anonymousId", "anonymousId")),
+    ),
+    (
+        "email",
+        lambda text, _region: normalise.hash_email(text),
+        "e-mail address",
+        (
+            (_PROPERTIES, "email", "properties.email"),
+            (_TRAITS, "email", "context.traits.email"),
+        ),
+    ),
+    (
+        "phone",
+        normalise.hash_phone,
+        "phone number",
+        (
+            (_PROPERTIES, "phone", "properties.phone"),
+            (_TRAITS, "phone", "context.traits.phone"),
+        ),
+    ),
+    (
+        "first_name",
+        lambda text, _region: normalise.hash_name(text),
+        "name",
+        (
+            (_PROPERTIES, "first_name", "properties.first_name"),
+            (_TRAITS, "first_name", "context.traits.first_name"),
+            (_TRAITS, "firstName", "context.traits.firstName"),
+        ),
+    ),
+    (
+        "last_name",
+        lambda text, _region: normalise.hash_name(text),
+        "name",
+        (
+            (_PROPERTIES, "last_name", "properties.last_name"),
+            (_TRAITS, "last_name", "context.traits.last_name"),
+            (_TRAITS, "lastName", "context.traits.lastName"),
+        ),
+    ),
+    *(
+        (
+            key,
+            lambda text, _region: _location(text),
+            key,
+            (
+                (_P_ADDRESS, key, f"properties.address.{key}"),
+                (_T_ADDRESS, key, f"context.traits.address.{key}"),
+            ),
+        )
+        for key in ("city", "state", "country")
+    ),
+    (
+        "zip_code",
+        lambda text, _region: normalise.hash_zip(text),
+        "zip code",
+        (
+            (_P_ADDRESS, "postal_code", "properties.address.postal_code"),
+            (_P_ADDRESS, "zip_code", "properties.address.zip_code"),
+            (_T_ADDRESS, "postal_code", "context.traits.address.postal_code"),
+            (_T_ADDRESS, "zip_code", "context.traits.address.zip_code"),
+            (_T_ADDRESS, "postalCode", "context.traits.address.postalCode"),
+        ),
+    ),
+)
+
+
+def _hashed(
+    user: dict[str, Any],
+    sources: tuple[Mapping[str, Any] | None, ...],
+    region: str,
+    notes: list[str],
+) -> None:
+    """Fill the hashed fields of ``user`` from ``_CHAINS`` (the same rules as ``_first``).
+
+    A table rather than one ``_first`` call per field: this runs for every event, and most
+    candidates are absent, so the common case is a dictionary lookup and a ``None`` check.
+    """
+    for user_key, convert, what, candidates in _CHAINS:
+        for source, key, path in candidates:
+            parent = sources[source]
+            if parent is None:
+                continue
+            value = parent.get(key)
+            if value is None:
+                continue
+            if type(value) is str and value.isascii():
+                text: str | None = value.strip() or None
+            else:
+                text = as_text(value, path, notes, quiet_numbers=True)
+            if text is None:
+                continue
+            converted = convert(text, region)
+            if converted is not None:
+                user[user_key] = converted
+                break
+            notes.append(f"{path}: not a usable {what}; dropped")
+
+
 def build_user(
     event: Mapping[str, Any],
     properties: Mapping[str, Any] | None,
@@ -79,93 +187,12 @@ def build_user(
     p_address = obj(field(properties, "address"), "properties.address", notes)
     t_address = obj(field(traits, "address"), "context.traits.address", notes)
     user: TikTokUser = {}
-
-    external_id = _first(
-        ((event.get("userId"), "userId"), (event.get("anonymousId"), "anonymousId")),
-        normalise.hash_external_id,
+    _hashed(
+        cast(dict[str, Any], user),
+        (event, properties, traits, p_address, t_address),
+        region,
         notes,
-        "id",
     )
-    if external_id is not None:
-        user["external_id"] = external_id
-
-    email = _first(
-        (
-            (field(properties, "email"), "properties.email"),
-            (field(traits, "email"), "context.traits.email"),
-        ),
-        normalise.hash_email,
-        notes,
-        "e-mail address",
-    )
-    if email is not None:
-        user["email"] = email
-
-    phone = _first(
-        (
-            (field(properties, "phone"), "properties.phone"),
-            (field(traits, "phone"), "context.traits.phone"),
-        ),
-        lambda text: normalise.hash_phone(text, region),
-        notes,
-        "phone number",
-    )
-    if phone is not None:
-        user["phone"] = phone
-
-    first_name = _first(
-        (
-            (field(properties, "first_name"), "properties.first_name"),
-            (field(traits, "first_name"), "context.traits.first_name"),
-            (field(traits, "firstName"), "context.traits.firstName"),
-        ),
-        normalise.hash_name,
-        notes,
-        "name",
-    )
-    if first_name is not None:
-        user["first_name"] = first_name
-
-    last_name = _first(
-        (
-            (field(properties, "last_name"), "properties.last_name"),
-            (field(traits, "last_name"), "context.traits.last_name"),
-            (field(traits, "lastName"), "context.traits.lastName"),
-        ),
-        normalise.hash_name,
-        notes,
-        "name",
-    )
-    if last_name is not None:
-        user["last_name"] = last_name
-
-    if p_address is not None or t_address is not None:
-        for key in ("city", "state", "country"):
-            value = _first(
-                (
-                    (field(p_address, key), f"properties.address.{key}"),
-                    (field(t_address, key), f"context.traits.address.{key}"),
-                ),
-                _location,
-                notes,
-                key,
-            )
-            if value is not None:
-                user[key] = value
-        zip_code = _first(
-            (
-                (field(p_address, "postal_code"), "properties.address.postal_code"),
-                (field(p_address, "zip_code"), "properties.address.zip_code"),
-                (field(t_address, "postal_code"), "context.traits.address.postal_code"),
-                (field(t_address, "zip_code"), "context.traits.address.zip_code"),
-                (field(t_address, "postalCode"), "context.traits.address.postalCode"),
-            ),
-            normalise.hash_zip,
-            notes,
-            "zip code",
-        )
-        if zip_code is not None:
-            user["zip_code"] = zip_code
 
     if context is not None:
         ip = _first(((context.get("ip"), "context.ip"),), _plain, notes, "ip address")
