@@ -203,6 +203,15 @@ def _peak_rss_kib(pid: int) -> int:
     return 0
 
 
+def _cpu_by_process(pid: int, emulator_pid: int, broker: EmbeddedBroker) -> dict[str, float]:
+    return {
+        "connector": _cpu_s(pid),
+        "decode_workers": sum(_cpu_s(w) for w in _descendants(pid)),
+        "emulator": _cpu_s(emulator_pid),
+        "broker": _cpu_s(getattr(getattr(broker, "_process", None), "pid", 0)),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.e2e", description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=200_000)
@@ -265,12 +274,14 @@ def main(argv: list[str] | None = None) -> int:
             last_change = launched
             committed: dict[int, int] = {}
             next_commit_check = launched
+            cpu_at_first: dict[str, float] = {}
             while time.monotonic() < deadline and process.poll() is None:
                 stats = _get_json(f"{emulator_url}/_emulator/stats")
                 now = time.monotonic()
                 if stats["accepted_events"] != accepted:
                     if first_at is None:
                         first_at = now
+                        cpu_at_first = _cpu_by_process(pid, emulator_pid, broker)
                     accepted = stats["accepted_events"]
                     last_change = now
                 if now >= next_commit_check:
@@ -287,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
             workers_peak_kib = sum(_peak_rss_kib(w) for w in workers)
             emulator_cpu = _cpu_s(emulator_pid)
             broker_cpu = _cpu_s(getattr(getattr(broker, "_process", None), "pid", 0))
+            cpu_at_last = _cpu_by_process(pid, emulator_pid, broker)
             if profiler is not None:
                 profiler.send_signal(signal.SIGINT)
                 profiler.wait(30)
@@ -328,6 +340,12 @@ def main(argv: list[str] | None = None) -> int:
                     "decode_workers": round(workers_cpu, 1),
                     "emulator": round(emulator_cpu, 1),
                     "broker": round(broker_cpu, 1),
+                },
+                # Between the first and the last accepted request only (no start-up, no fill):
+                # how the two cores were shared in the steady state.
+                "cpu_seconds_steady": {
+                    name: round(cpu_at_last[name] - cpu_at_first.get(name, 0.0), 1)
+                    for name in cpu_at_last
                 },
                 "committed_to_end": committed == ends,
                 "committed": committed,
