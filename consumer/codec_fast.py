@@ -48,6 +48,26 @@ def has_bundled_layout(schema: Any) -> bool:
     return True
 
 
+def _long(data: bytes, pos: int, first: int) -> tuple[int, int]:
+    """The rest of a multi-byte varint whose first byte was ``first``; (zigzag value, next pos).
+
+    Raises:
+        IndexError: the data ends inside the varint.
+        ValueError: longer than a 64-bit long.
+    """
+    value = first & 0x7F
+    shift = 7
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint longer than 64 bits")
+
+
 def read_event(data: bytes, start: int = 0) -> dict[str, Any] | None:
     """The CDP event in ``data[start:]``, or ``None`` when the fast path cannot tell.
 
@@ -55,59 +75,56 @@ def read_event(data: bytes, start: int = 0) -> dict[str, Any] | None:
     """
     end = len(data)
     pos = start
-    values: list[bytes | None] = []
-    append = values.append
+    event: dict[str, Any] = {}
     try:
-        for index in range(12):
-            if index < 7:
-                branch = data[pos]
+        # Seven ["null", "string"] unions: branch byte 0 (zigzag 0) is null, 2 (zigzag 1) a string.
+        for name in _NULLABLE:
+            branch = data[pos]
+            if branch == 0:
                 pos += 1
-                if branch == 0:  # zigzag 0: the null branch
-                    append(None)
-                    continue
-                if branch != 2:  # zigzag 1: the string branch; anything else: slow path
-                    return None
-            size = data[pos]
-            pos += 1
-            if size >= 0x80:  # a multi-byte varint
-                shift = 7
-                size &= 0x7F
-                while True:
-                    byte = data[pos]
-                    pos += 1
-                    size |= (byte & 0x7F) << shift
-                    if byte < 0x80:
-                        break
-                    shift += 7
-                    if shift > 63:
-                        return None
+                continue
+            if branch != 2:
+                return None
+            size = data[pos + 1]
+            pos += 2
+            if size >= 0x80:
+                size, pos = _long(data, pos, size)
             if size & 1:  # a negative length
                 return None
-            size >>= 1
-            stop = pos + size
+            stop = pos + (size >> 1)
             if stop > end:
                 return None
-            append(data[pos:stop])
+            event[name] = data[pos:stop].decode()
             pos = stop
-    except IndexError:  # truncated
+        # Five strings: four JSON texts ("" means absent) and the "extra" object.
+        texts: list[bytes] = []
+        for _ in range(5):
+            size = data[pos]
+            pos += 1
+            if size >= 0x80:
+                size, pos = _long(data, pos, size)
+            if size & 1:
+                return None
+            stop = pos + (size >> 1)
+            if stop > end:
+                return None
+            texts.append(data[pos:stop])
+            pos = stop
+    except (IndexError, ValueError):  # truncated, invalid UTF-8, an over-long varint
         return None
     if pos != end:
         return None
     try:
-        event: dict[str, Any] = {}
-        for name, raw in zip(_NULLABLE, values, strict=False):
-            if raw is not None:
-                event[name] = raw.decode()
         loads = orjson.loads
-        for name, raw in zip(_JSON, values[7:11], strict=True):
+        for name, raw in zip(_JSON, texts, strict=False):
             if raw:
                 event[name] = loads(raw)
-        raw = values[11]
+        raw = texts[4]
         if raw:
             extra = loads(raw)
             if type(extra) is not dict:
                 return None
             event.update(extra)
-    except ValueError:  # UnicodeDecodeError, orjson.JSONDecodeError
+    except orjson.JSONDecodeError:
         return None
     return event
