@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from mapping.events import EventRule
@@ -34,26 +35,40 @@ def _free_text(value: object, path: str, notes: list[str]) -> str | None:
     return cleaned
 
 
+@lru_cache(maxsize=256)
+def _content_paths(path: str) -> tuple[str, str, str, str, str, str]:
+    # Formatted once per prefix rather than six f-strings for every product of every event.
+    return (
+        f"{path}.product_id",
+        f"{path}.name",
+        f"{path}.category",
+        f"{path}.price",
+        f"{path}.quantity",
+        f"{path}.brand",
+    )
+
+
 def content_from(product: Mapping[str, Any], path: str, notes: list[str]) -> TikTokContent:
     """One ``contents[]`` element from a product (``path`` prefixes the notes, e.g.
     ``properties.products[0]`` or ``properties``). Empty when the product has nothing usable."""
     content: TikTokContent = {}
-    content_id = _identifier(product.get("product_id"), f"{path}.product_id", notes)
+    id_path, name_path, category_path, price_path, quantity_path, brand_path = _content_paths(path)
+    content_id = _identifier(product.get("product_id"), id_path, notes)
     if content_id is not None:
         content["content_id"] = content_id
-    name = _free_text(product.get("name"), f"{path}.name", notes)
+    name = _free_text(product.get("name"), name_path, notes)
     if name is not None:
         content["content_name"] = name
-    category = _free_text(product.get("category"), f"{path}.category", notes)
+    category = _free_text(product.get("category"), category_path, notes)
     if category is not None:
         content["content_category"] = category
-    price = as_number(product.get("price"), f"{path}.price", notes)
+    price = as_number(product.get("price"), price_path, notes)
     if price is not None:
         content["price"] = price
-    quantity = as_quantity(product.get("quantity"), f"{path}.quantity", notes)
+    quantity = as_quantity(product.get("quantity"), quantity_path, notes)
     if quantity is not None:
         content["quantity"] = quantity
-    brand = _free_text(product.get("brand"), f"{path}.brand", notes)
+    brand = _free_text(product.get("brand"), brand_path, notes)
     if brand is not None:
         content["brand"] = brand
     return content

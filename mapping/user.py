@@ -37,6 +37,13 @@ def _first(
     return None
 
 
+def _single(value: object, path: str, notes: list[str], what: str) -> str | None:
+    """A one-candidate chain of an unhashed value that must not hold an e-mail address."""
+    if value is None:  # the common case: no call to _first
+        return None
+    return _first(((value, path),), _plain, notes, what)
+
+
 def _location(text: str) -> str | None:
     # Sent unhashed, so a value holding an e-mail address or phone number is refused.
     return None if has_pii(text) else normalise.location(text)
@@ -195,22 +202,22 @@ def build_user(
     )
 
     if context is not None:
-        ip = _first(((context.get("ip"), "context.ip"),), _plain, notes, "ip address")
+        ip = _single(context.get("ip"), "context.ip", notes, "ip address")
         if ip is not None:
             user["ip"] = ip
         user_agent = as_text(context.get("userAgent"), "context.userAgent", notes)
         if user_agent is not None:
             user["user_agent"] = _redacted(user_agent, "context.userAgent", notes)
-        locale = _first(((context.get("locale"), "context.locale"),), _plain, notes, "locale")
+        locale = _single(context.get("locale"), "context.locale", notes, "locale")
         if locale is not None:
             user["locale"] = locale
 
-    ttclid = _first(((field(properties, "ttclid"), "properties.ttclid"),), _plain, notes, "ttclid")
+    ttclid = _single(field(properties, "ttclid"), "properties.ttclid", notes, "ttclid")
     if ttclid is None and page_url is not None:
         ttclid = ttclid_from_url(page_url)
     if ttclid is not None:
         user["ttclid"] = ttclid
-    ttp = _first(((field(properties, "ttp"), "properties.ttp"),), _plain, notes, "ttp")
+    ttp = _single(field(properties, "ttp"), "properties.ttp", notes, "ttp")
     if ttp is not None:
         user["ttp"] = ttp
     return user
