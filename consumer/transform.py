@@ -18,7 +18,9 @@ Messages are PII-free (the codec never quotes content; mapping failures carry th
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -109,7 +111,21 @@ def _init_worker(settings: Settings) -> None:
     # The parent decides when workers stop (Ctrl-C reaches the whole process group).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threading.Thread(
+        target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True
+    ).start()
     _worker = Transformer(make_decoder(settings), mapping_settings(settings))
+
+
+def _exit_with_parent(parent: int, interval_s: float = 1.0) -> None:
+    """End this worker once its parent is gone (e.g. SIGKILLed): nobody else would stop it.
+
+    Polling the parent id works wherever the worker runs; PR_SET_PDEATHSIG would fire when the
+    *thread* that started the pool ends, which is not the connector's lifetime.
+    """
+    while os.getppid() == parent:
+        time.sleep(interval_s)
+    os._exit(0)
 
 
 def _run_in_worker(values: list[bytes | None], now: float) -> list[Result]:

@@ -9,6 +9,7 @@ import logging
 import signal
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -205,10 +206,14 @@ def test_sigkill_mid_stream_then_restart_loses_nothing(
     process = start_process(env, tmp_path / "first.log")
     try:
         wait_for(lambda: emulator.stats()["accepted_events"] >= 400, 60, "deliveries to start")
+        workers = _children(process.pid)
+        assert workers, "expected decode worker processes (DECODE_WORKERS defaults to 2)"
     finally:
         process.send_signal(signal.SIGKILL)
         finish(process)
     assert len(delivered_ids(emulator)) < len(stream.expected), "killed too late to prove much"
+    # its decode workers must not outlive it
+    wait_for(lambda: not any(_alive(pid) for pid in workers), 30, "orphaned workers to exit")
     emulator.set_faults()
     process = start_process(env, tmp_path / "second.log")
     try:
@@ -278,3 +283,28 @@ def test_backpressure_pauses_and_resumes_without_losing_records(
     assert delivered_ids(emulator) == set(stream.expected)
     assert peak.in_flight == 0
     assert any("backpressure" in r.getMessage() for r in caplog.records), "never paused"
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # the command name is in parentheses and may contain spaces; ppid follows the state
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return state[state.rindex(")") + 2] != "Z"
