@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["Headers", "SourceRecord"]
+__all__ = ["Headers", "SourceRecord", "source_record"]
 
 Headers = list[tuple[str, bytes]]
 
@@ -33,3 +34,23 @@ class SourceRecord:
             if key == name:
                 found = value
         return found
+
+
+def source_record(message: Any) -> SourceRecord:
+    """``message`` (a confluent-kafka ``Message``, or already a record) as a :class:`SourceRecord`.
+
+    Called for the few records that leave the fast path: a retry-tier head whose due time is
+    read, and every record written to a retry tier or the dead-letter topic.
+    """
+    if isinstance(message, SourceRecord):
+        return message
+    headers = message.headers()
+    return SourceRecord(
+        topic=message.topic(),
+        partition=message.partition(),
+        offset=message.offset(),
+        key=message.key(),
+        value=message.value(),
+        headers=list(headers) if headers else None,
+        timestamp_ms=message.timestamp()[1],
+    )
