@@ -38,6 +38,7 @@ from consumer.retry_tiers import FailureInfo, RetryTiers, Route
 from consumer.source import Source
 from consumer.state import DestinationState
 from consumer.stats import StatsRecorder
+from consumer.tracing import record_links, tracing_enabled
 
 __all__ = ["Outcomes"]
 
@@ -104,7 +105,8 @@ class Outcomes:
             self._held.append(batch)
             return
         self.in_flight_batches.add(batch)
-        future = self._executor.submit(self._sender.deliver, batch.events)
+        links = record_links(batch.messages) if tracing_enabled() else ()
+        future = self._executor.submit(self._sender.deliver, batch.events, links)
         results = self._results
 
         def done(f: Future[BatchOutcome], b: Batch = batch) -> None:

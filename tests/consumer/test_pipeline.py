@@ -41,8 +41,16 @@ def page_event(i: int) -> dict[str, Any]:
 
 
 class Msg:
-    def __init__(self, topic: str, partition: int, offset: int, value: bytes | None) -> None:
+    def __init__(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
         self._topic, self._partition, self._offset, self._value = topic, partition, offset, value
+        self._headers = headers
 
     def error(self) -> None:
         return None
@@ -62,8 +70,8 @@ class Msg:
     def key(self) -> bytes | None:
         return None
 
-    def headers(self) -> None:
-        return None
+    def headers(self) -> list[tuple[str, bytes]] | None:
+        return self._headers
 
     def timestamp(self) -> tuple[int, int]:
         return (1, 0)
@@ -137,8 +145,10 @@ class FakeSender:
         self.gate.set()
         self.probe_ok = False
         self.closed = False
+        self.links: list[Any] = []
 
     def deliver(self, events: Sequence[bytes], links: Sequence[Any] = ()) -> BatchOutcome:
+        self.links += links
         self.gate.wait(10)
         if self.closed:
             return BatchOutcome(held=tuple(range(len(events))))
@@ -280,6 +290,23 @@ def test_delivered_events_are_committed_to_the_end() -> None:
     assert h.source.committed() == {(TOPIC, 0): 25, (TOPIC, 1): 7}
     assert h.source.closed
     assert h.stats.snapshot().delivered == {"Pageview": 32}
+
+
+def test_delivery_spans_link_to_the_records_trace_context(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("consumer.outcomes.tracing_enabled", lambda: True)
+    traceparent = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    h = Harness(partitions=1)
+    assert h.source is not None
+    for offset, value in enumerate(values(0, 3)):
+        headers = [("traceparent", traceparent)] if offset != 1 else None
+        h.source.queue.append(Msg(TOPIC, 0, offset, value, headers))
+    h.start()
+    h.wait(lambda: len(h.sender.delivered) == 3, "deliveries")
+    assert h.stop() == 0
+    assert len(h.sender.links) == 2
+    assert {format(link.context.span_id, "016x") for link in h.sender.links} == {"00f067aa0ba902b7"}
 
 
 def test_undecodable_records_are_dead_lettered_and_committed() -> None:
