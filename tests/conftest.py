@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.broker",
     "tests.fixtures.emulator",
     "tests.fixtures.registry",
+    "tests.fixtures.otlp",
 ]

@@ -14,12 +14,9 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +26,7 @@ import pytest
 from consumer.codec import encode_event
 from consumer.embedded_broker import free_port
 from emulator import Emulator, EmulatorConfig
+from tests.fixtures.otlp import OtlpCollector
 
 pytestmark = pytest.mark.integration
 
@@ -121,43 +119,6 @@ def _events(now: datetime) -> list[dict[str, Any]]:
     return events
 
 
-class _Collector(ThreadingHTTPServer):
-    """A local OTLP/HTTP receiver keeping every request body."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _CollectorHandler)
-        self.bodies: list[tuple[str, bytes]] = []
-        self.lock = threading.Lock()
-
-
-class _CollectorHandler(BaseHTTPRequestHandler):
-    server: _Collector
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        with self.server.lock:
-            self.server.bodies.append((self.path, body))
-        self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def collector() -> Iterator[_Collector]:
-    server = _Collector()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
-
-
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[Emulator]:
     emu = Emulator(EmulatorConfig(token=TOKEN, pixel_code=PIXEL))
@@ -179,7 +140,7 @@ def _value(text: str, name: str) -> float:
 
 
 def test_no_pii_or_token_in_logs_or_metrics(
-    broker: Any, emulator: Emulator, collector: _Collector, tmp_path: Path
+    broker: Any, emulator: Emulator, collector: OtlpCollector, tmp_path: Path
 ) -> None:
     topic = broker.unique_topic("pii", partitions=2)
     events = _events(datetime.now(UTC))

@@ -9,17 +9,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from consumer.telemetry import Telemetry, otlp_signals, setup
+from tests.fixtures.otlp import OtlpCollector
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -127,44 +124,8 @@ def test_service_name_from_resource_attributes(
     assert telemetry.resource.attributes["service.name"] == "from-attrs"
 
 
-class _Collector(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _CollectorHandler)
-        self.paths: list[str] = []
-        self.lock = threading.Lock()
-
-
-class _CollectorHandler(BaseHTTPRequestHandler):
-    server: _Collector
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        with self.server.lock:
-            self.server.paths.append(self.path)
-        self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def collector() -> Iterator[_Collector]:
-    server = _Collector()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
-
-
 def test_otlp_exports_metrics_and_spans_to_the_endpoint(
-    clean_otel_env: None, monkeypatch: pytest.MonkeyPatch, collector: _Collector
+    clean_otel_env: None, monkeypatch: pytest.MonkeyPatch, collector: OtlpCollector
 ) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{collector.server_port}")
     telemetry = setup(MetricsOff(), registry=CollectorRegistry(), install_global=False)
