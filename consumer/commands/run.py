@@ -68,6 +68,12 @@ def serve(settings: Any) -> int:
 
     logs.configure(settings.log_level, settings.log_format)
     logs.register_secret(settings.tiktok_access_token.get_secret_value())
+    if settings.schema_registry_auth is not None:
+        logs.register_secret(settings.schema_registry_auth.get_secret_value())
+    redacted = settings.redacted_kafka_properties()
+    for key, value in settings.kafka_properties.items():
+        if redacted[key] != value:  # a secret-looking property (password, key, ...)
+            logs.register_secret(value)
     log = logging.getLogger("consumer.run")
     handle = telemetry.setup(settings)
     health = HealthState()
