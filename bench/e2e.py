@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -222,10 +223,46 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=None, help="DECODE_WORKERS")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--profile", help="write a py-spy flame graph (SVG) of the connector")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run N times (fresh broker and emulator each) and print the median and range",
+    )
     args = parser.parse_args(argv)
 
     print(f"generating {args.events:,} events ...", flush=True)
     events = _events(args.events, args.seed)
+    results = []
+    for run in range(args.repeat):
+        if args.repeat > 1:
+            print(f"run {run + 1} of {args.repeat}", flush=True)
+        result = _run_once(args, events)
+        print(json.dumps(result, indent=2), flush=True)
+        results.append(result)
+    if args.repeat > 1:
+        print(json.dumps(_summary(results), indent=2))
+    ok = all(r["committed_to_end"] and r["exit_status"] == 0 for r in results)
+    return 0 if ok else 1
+
+
+def _summary(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median and range of the rates over several runs (the machine may be shared: look at both)."""
+    summary: dict[str, Any] = {"runs": len(results)}
+    for key in ("records_per_s_steady", "events_per_s_steady", "connector_peak_rss_mib"):
+        values = sorted(r[key] for r in results)
+        summary[key] = {
+            "median": statistics.median(values),
+            "min": values[0],
+            "max": values[-1],
+        }
+    cpu = [sum(r["cpu_seconds_steady"].values()) / r["events"] * 1e6 for r in results]
+    summary["cpu_us_per_record_steady_all_processes"] = round(statistics.median(cpu), 1)
+    return summary
+
+
+def _run_once(args: argparse.Namespace, events: list[dict[str, Any]]) -> dict[str, Any]:
+    """One benchmark run: fresh broker, emulator and connector; the figures as a dict."""
     topic, group = "bench-events", "bench-group"
     with EmbeddedBroker() as broker, _emulator() as (emulator_url, emulator_pid):
         started = time.monotonic()
@@ -265,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.profile:  # py-spy attached to the connector; raw collapsed stacks
                 profiler = subprocess.Popen(
                     ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--threads",
-                     "--idle", "--subprocesses", "--rate", "200", "-o", args.profile],
+                     "--subprocesses", "--rate", "200", "-o", args.profile],
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 )  # fmt: skip
             deadline = launched + args.timeout
@@ -318,48 +355,40 @@ def main(argv: list[str] | None = None) -> int:
         else 0.0
     )
     wall = stats["unique_events"] / (delivered_at - launched)
-    print(
-        json.dumps(
-            {
-                "events": total,
-                "accepted_events": stats["accepted_events"],
-                "unique_events": stats["unique_events"],
-                "requests": stats["requests"],
-                "rejected_requests": stats["rejected_requests"],
-                "records_per_s_steady": round(
-                    total / (delivered_at - first_at) if first_at and delivered_at > first_at else 0
-                ),
-                "events_per_s_steady": round(steady),
-                "events_per_s_wall_incl_startup": round(wall),
-                "seconds_first_to_last_delivery": round(delivered_at - (first_at or 0), 2),
-                "seconds_from_launch": round(delivered_at - launched, 2),
-                "connector_peak_rss_mib": round(peak_kib / 1024, 1),
-                "decode_workers_peak_rss_mib": round(workers_peak_kib / 1024, 1),
-                "cpu_seconds": {
-                    "connector": round(connector_cpu, 1),
-                    "decode_workers": round(workers_cpu, 1),
-                    "emulator": round(emulator_cpu, 1),
-                    "broker": round(broker_cpu, 1),
-                },
-                # Between the first and the last accepted request only (no start-up, no fill):
-                # how the two cores were shared in the steady state.
-                "cpu_seconds_steady": {
-                    name: round(cpu_at_last[name] - cpu_at_first.get(name, 0.0), 1)
-                    for name in cpu_at_last
-                },
-                "committed_to_end": committed == ends,
-                "committed": committed,
-                "ends": ends,
-                "exit_status": status,
-                "batch_size": args.batch_size,
-                "max_in_flight_requests": args.in_flight,
-                "partitions": args.partitions,
-            },
-            indent=2,
-        )
-    )
-    ok = committed == ends and status == 0
-    return 0 if ok else 1
+    return {
+        "events": total,
+        "accepted_events": stats["accepted_events"],
+        "unique_events": stats["unique_events"],
+        "requests": stats["requests"],
+        "rejected_requests": stats["rejected_requests"],
+        "records_per_s_steady": round(
+            total / (delivered_at - first_at) if first_at and delivered_at > first_at else 0
+        ),
+        "events_per_s_steady": round(steady),
+        "events_per_s_wall_incl_startup": round(wall),
+        "seconds_first_to_last_delivery": round(delivered_at - (first_at or 0), 2),
+        "seconds_from_launch": round(delivered_at - launched, 2),
+        "connector_peak_rss_mib": round(peak_kib / 1024, 1),
+        "decode_workers_peak_rss_mib": round(workers_peak_kib / 1024, 1),
+        "cpu_seconds": {
+            "connector": round(connector_cpu, 1),
+            "decode_workers": round(workers_cpu, 1),
+            "emulator": round(emulator_cpu, 1),
+            "broker": round(broker_cpu, 1),
+        },
+        # Between the first and the last accepted request only (no start-up, no fill):
+        # how the two cores were shared in the steady state.
+        "cpu_seconds_steady": {
+            name: round(cpu_at_last[name] - cpu_at_first.get(name, 0.0), 1) for name in cpu_at_last
+        },
+        "committed_to_end": committed == ends,
+        "committed": committed,
+        "ends": ends,
+        "exit_status": status,
+        "batch_size": args.batch_size,
+        "max_in_flight_requests": args.in_flight,
+        "partitions": args.partitions,
+    }
 
 
 if __name__ == "__main__":
