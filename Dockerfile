@@ -14,23 +14,36 @@ ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 # ---- builder: build the project's wheel and install it with its dependencies into a venv ----
 FROM ${PYTHON_IMAGE} AS builder
 
+# mapping/ is compiled with mypyc into the wheel (~18% less CPU per record in the decode
+# workers); --build-arg TIKTOK_CAPI_MYPYC=0 builds it as pure Python instead.
+ARG TIKTOK_CAPI_MYPYC=1
+
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 
+# The C compiler for mypyc, in this stage only: the runtime stage gets the built venv, no gcc.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /src
 
-# Only what the wheel is built from (see .dockerignore): packaging metadata, then the packages.
-COPY pyproject.toml README.md ./
+# Only what the wheel is built from (see .dockerignore): packaging metadata and the in-tree
+# build backend, then the packages.
+COPY pyproject.toml README.md setup.py ./
+COPY build_backend/ build_backend/
 COPY mapping/ mapping/
 COPY consumer/ consumer/
 COPY emulator/ emulator/
 COPY schemas/ schemas/
 
-# confluent-kafka, fastavro and orjson ship manylinux wheels (librdkafka included): no compiler.
+# confluent-kafka, fastavro and orjson ship manylinux wheels (librdkafka included); only the
+# project's own wheel is compiled here (TIKTOK_CAPI_MYPYC, see docs/architecture.md).
 RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
  && python -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-cache-dir /wheels/*.whl \
+ && /opt/venv/bin/python -P -c "import os, mapping; assert mapping.compiled() or os.environ['TIKTOK_CAPI_MYPYC'] != '1', 'mapping was not compiled'" \
  && /opt/venv/bin/python -m pip uninstall --yes pip setuptools
 
 # ---- runtime: the venv on a clean slim image, non-root, read-only friendly ----

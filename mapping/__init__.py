@@ -13,8 +13,11 @@ Usage::
 
 The event table is data (:data:`DEFAULT_EVENT_MAP`); :func:`load_event_map` applies a user's
 JSON overrides and raises :class:`EventMapError` with a message naming the file and the key.
-See ``docs/mapping.md`` for every field and rule.
+See ``docs/mapping.md`` for every field and rule. :func:`compiled` tells whether this copy of
+the package was compiled with mypyc (an opt-in build, see ``docs/architecture.md``).
 """
+
+from importlib.machinery import EXTENSION_SUFFIXES
 
 from mapping.events import (
     DEFAULT_EVENT_MAP,
@@ -56,7 +59,13 @@ __all__ = [
     "TikTokPage",
     "TikTokProperties",
     "TikTokUser",
+    "compiled",
     "load_event_map",
     "map_event",
     "parse_event_map",
 ]
+
+
+def compiled() -> bool:
+    """Whether this package was compiled with mypyc (its modules are extension modules)."""
+    return __file__.endswith(tuple(EXTENSION_SUFFIXES))

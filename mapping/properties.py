@@ -101,7 +101,7 @@ def _value(
         number = as_number(properties.get(key), f"properties.{key}", notes)
         if number is not None:
             return number
-    total: float = 0
+    total: int | float = 0  # int stays int (mypyc would coerce a float-typed 0 to 0.0)
     priced = False
     for content in contents:
         price = content.get("price")
@@ -110,6 +110,8 @@ def _value(
             priced = True
     if not priced:
         return None
+    if isinstance(total, int):  # round() is a no-op on ints, and mypyc would make it a float
+        return total
     # Summing floats leaves binary noise (19.99 * 3 = 59.970000000000006).
     return round(total, 6)
 

@@ -15,7 +15,8 @@ from typing import Any
 
 __all__ = ["as_bool", "as_number", "as_quantity", "as_text", "field", "kind", "obj"]
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+# Escaped for re, not the str literal: mypyc cannot embed lone surrogates in C string constants.
+_SURROGATE = re.compile("[\\ud800-\\udfff]")
 # Integers beyond this lose precision as JSON numbers (and orjson refuses > 64 bits).
 _MAX_INT = 2**53
 

@@ -64,7 +64,7 @@ def serve(settings: Any) -> int:
     from consumer.health import HealthServer
     from consumer.state import HealthState
     from consumer.topics import TopicSetupError
-    from mapping import EventMapError
+    from mapping import EventMapError, compiled
 
     logs.configure(settings.log_level, settings.log_format)
     logs.register_secret(settings.tiktok_access_token.get_secret_value())
@@ -93,6 +93,7 @@ def serve(settings: Any) -> int:
         handle.shutdown()
         return EXIT_SETUP_FAILED
     log.info("health and metrics on %s:%d", settings.health_host, port)
+    log.info("mapping: %s", "compiled with mypyc" if compiled() else "pure Python")
     connector = Connector(settings, health=health)
 
     def on_signal(signum: int, _frame: Any) -> None:

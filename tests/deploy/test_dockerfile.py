@@ -58,6 +58,22 @@ def test_builds_every_package_from_pyproject() -> None:
     dockerignore = (ROOT / ".dockerignore").read_text(encoding="utf-8")
     for needed in ("pyproject.toml", "README.md", "mapping/", "consumer/", "emulator/", "schemas/"):
         assert f"!{needed}" in dockerignore
+    # The in-tree PEP 517 backend (pyproject's backend-path) and setup.py build the wheel.
+    assert {"setup.py", "build_backend"} <= {
+        word.rstrip("/") for i in INSTRUCTIONS if i.keyword == "COPY" for word in i.args.split()
+    }
+    assert "!setup.py" in dockerignore and "!build_backend/" in dockerignore
+
+
+def test_builder_compiles_mapping_and_runtime_has_no_compiler() -> None:
+    builder = [i for i in INSTRUCTIONS if i.stage != INSTRUCTIONS[-1].stage]
+    assert any(i.keyword == "ARG" and i.args == "TIKTOK_CAPI_MYPYC=1" for i in builder)
+    runs = " ".join(i.args for i in builder if i.keyword == "RUN")
+    assert "apt-get install" in runs and re.search(r"\bgcc\b", runs) and "libc6-dev" in runs
+    assert "pip wheel" in runs and "mapping.compiled()" in runs
+    final = " ".join(i.args for i in FINAL if i.keyword in ("RUN", "ENV", "ARG"))
+    assert "gcc" not in final and "apt-get install" not in final
+    assert "TIKTOK_CAPI_MYPYC" not in final  # nothing compiles at run time
 
 
 def test_healthcheck_probes_livez() -> None:

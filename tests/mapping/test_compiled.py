@@ -1,0 +1,183 @@
+"""The opt-in mypyc build of ``mapping/`` behaves exactly like the pure package.
+
+The compiled copy is built once (``tools.compile_mapping`` into ``.build/compiled``, skipped
+when its digest matches the sources; ~15 s otherwise). Then the whole ``tests/mapping`` suite
+runs against it in a child process, and a differential test maps the sample dataset, perturbed
+events and the golden inputs through both builds and compares the JSON bytes, skip reasons and
+notes. Skipped, with the reason, where no C compiler, Python headers or mypy are available.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from importlib.machinery import EXTENSION_SUFFIXES
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+import mapping
+from consumer.sample_data import generate
+from mapping import (
+    DEFAULT_EVENT_MAP,
+    Mapped,
+    MappingSettings,
+    map_event,
+    parse_event_map,
+)
+from tests.mapping.helpers import NOW
+from tools.compile_mapping import ROOT, build, compiler_missing, environ
+
+MISSING = compiler_missing()
+pytestmark = pytest.mark.skipif(MISSING is not None, reason=f"cannot compile mapping: {MISSING}")
+
+THIS = Path(__file__).resolve()
+GOLDEN = ROOT / "tests" / "golden"
+EXTENSION = tuple(EXTENSION_SUFFIXES)
+# Loaded with -p in the child pytest: records where every mapping module came from.
+PROBE = """
+import json, os, sys
+
+def pytest_sessionfinish(session, exitstatus):
+    files = {name: getattr(module, "__file__", None) for name, module in list(sys.modules.items())
+             if name == "mapping" or name.startswith("mapping.")}
+    with open(os.environ["COMPILED_PROBE_OUT"], "w") as out:
+        json.dump(files, out)
+"""
+
+
+@pytest.fixture(scope="module")
+def compiled() -> Path:
+    return build()
+
+
+def test_mapping_suite_passes_against_the_compiled_package(compiled: Path, tmp_path: Path) -> None:
+    (tmp_path / "compiled_probe.py").write_text(PROBE, encoding="utf-8")
+    report = tmp_path / "modules.json"
+    env = environ(compiled)
+    env["PYTHONPATH"] += os.pathsep + str(tmp_path)
+    env["COMPILED_PROBE_OUT"] = str(report)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "compiled_probe",
+         # append: pytest must not put the repo (and its pure mapping/) first on sys.path
+         "--import-mode=append", "tests/mapping", f"--ignore={THIS}"],
+        cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        timeout=240, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert " passed" in done.stdout
+    files = json.loads(report.read_text(encoding="utf-8"))
+    assert {"mapping", "mapping.mapper", "mapping.user", "mapping.values"} <= files.keys()
+    assert all(str(path).endswith(EXTENSION) for path in files.values()), files
+
+
+def test_compiled_and_pure_map_every_event_alike(compiled: Path, tmp_path: Path) -> None:
+    if mapping.compiled():
+        pytest.skip("this process already runs the compiled mapping: nothing pure to compare")
+    out = tmp_path / "outcomes.json"
+    done = subprocess.run(
+        [sys.executable, "-c", f"from {__name__} import dump; dump({str(out)!r})"],
+        cwd=ROOT, env=environ(compiled), stdin=subprocess.DEVNULL, capture_output=True,
+        text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
+    child = json.loads(out.read_text(encoding="utf-8"))
+    assert child["compiled"] is True
+    pure = outcomes()
+    assert len(child["outcomes"]) == len(pure) > 5000
+    differ = [i for i, (a, b) in enumerate(zip(pure, child["outcomes"], strict=True)) if a != b]
+    assert not differ, [(pure[i], child["outcomes"][i]) for i in differ[:3]]
+
+
+def test_one_definition_of_the_build() -> None:
+    sys.path.insert(0, str(ROOT / "build_backend"))
+    import mypyc_mapping
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    system = pyproject["build-system"]
+    assert (system["build-backend"], system["backend-path"]) == (
+        "tiktok_capi_backend",
+        ["build_backend"],
+    )
+    assert not any("mypy" in r for r in system["requires"])  # plain builds never fetch mypy
+    dev = pyproject["project"]["optional-dependencies"]["dev"]
+    assert [r for r in mypyc_mapping.requirements() if r.startswith("mypy")] == [
+        r for r in dev if r.startswith("mypy==")
+    ]
+    assert mypyc_mapping.sources() == sorted(
+        f"mapping/{p.name}" for p in (ROOT / "mapping").glob("*.py")
+    )
+    assert [mypyc_mapping.enabled({"TIKTOK_CAPI_MYPYC": v}) for v in ("1", "true", "0", "")] == [
+        True,
+        True,
+        False,
+        False,
+    ]
+
+
+def dump(path: str) -> None:
+    """Child side of the differential test: the compiled package's outcomes, as JSON."""
+    files = [m.__file__ or "" for n, m in list(sys.modules.items()) if n.startswith("mapping.")]
+    assert files and all(f.endswith(EXTENSION) for f in files), files
+    result = {"compiled": mapping.compiled(), "outcomes": outcomes()}
+    Path(path).write_text(json.dumps(result), encoding="utf-8")
+
+
+def outcomes() -> list[str]:
+    """One line per input: the JSON bytes sent (or the skip reason), and the notes."""
+    lines = []
+    for event, settings, now in _inputs():
+        try:
+            result = map_event(event, settings, now)
+        except Exception as error:  # the pure build never raises; show what compiled did
+            lines.append(f"raised {type(error).__name__}: {error}")
+            continue
+        if isinstance(result, Mapped):
+            try:
+                head = orjson.dumps(result.event).decode()
+            except TypeError as error:  # e.g. a quantity of 1e300 (an int beyond 64 bits)
+                head = f"unserialisable {error}"
+        else:
+            head = f"skipped {result.reason}"
+        lines.append(f"{head} notes={list(result.notes)}")
+    return lines
+
+
+def _inputs() -> Iterator[tuple[Any, MappingSettings, float]]:
+    settings = MappingSettings(event_map=DEFAULT_EVENT_MAP, default_phone_region="US")
+    for event in generate(4000, seed=20251125):
+        yield event, settings, NOW
+    rng = random.Random(4)
+    for event in generate(1500, seed=4):
+        yield _perturb(event, rng), settings, NOW
+    for path in sorted(GOLDEN.glob("*.json")):
+        case = json.loads(path.read_text(encoding="utf-8"))
+        golden = MappingSettings(
+            event_map=parse_event_map(case.get("event_map", {}), "golden event_map"),
+            default_phone_region=case.get("phone_region", "US"),
+        )
+        yield case["input"], golden, case["now"]
+
+
+def _perturb(value: Any, rng: random.Random) -> Any:
+    """Loosely-typed variants of a value: where compiled code could coerce differently."""
+    if isinstance(value, dict):
+        return {key: _perturb(item, rng) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_perturb(item, rng) for item in value]
+    if rng.random() < 0.7:
+        return value
+    if isinstance(value, bool) or value is None:
+        return rng.choice([1, 0, "true", None, False])
+    if isinstance(value, int | float):
+        return rng.choice(
+            [float(value), int(value), str(value), f" {value} ", True, None, -value, 2**60, 1e300]
+        )
+    return rng.choice(["", "  ", str(value).upper(), 42, 19.5, f"{value}\ud800", [value], {}])
