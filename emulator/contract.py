@@ -5,9 +5,15 @@ standard event names and currencies. Data only; see ``shared/spec/tiktok-events-
 from __future__ import annotations
 
 __all__ = [
+    "CONTENT_TYPES",
     "CURRENCIES",
     "EVENT_SOURCES",
+    "HASHED_USER_FIELDS",
+    "HASHED_USER_LIST_FIELDS",
     "MESSAGES",
+    "PLAIN_CONTENT_FIELDS",
+    "PLAIN_PROPERTY_FIELDS",
+    "PLAIN_USER_FIELDS",
     "STANDARD_EVENTS",
     "TRACK_PATH",
 ]
@@ -34,6 +40,30 @@ MESSAGES: dict[int, str] = {
 }
 
 EVENT_SOURCES: frozenset[str] = frozenset({"web", "app", "offline", "crm"})
+
+# Documented fields checked beyond their container's type (anything else is accepted as it is).
+# ``user``: SHA-256 hex, a string or an array of strings.
+HASHED_USER_LIST_FIELDS = ("email", "phone", "external_id")
+# ``user``: SHA-256 hex, a string.
+HASHED_USER_FIELDS = ("first_name", "last_name", "zip_code")
+# ``user``: plain strings, sent unhashed.
+PLAIN_USER_FIELDS = ("city", "state", "country", "ip", "user_agent", "locale", "ttclid", "ttp")
+# ``properties``: strings (``currency``, ``value``, ``content_type``, ``contents`` have rules).
+PLAIN_PROPERTY_FIELDS = (
+    "order_id",
+    "shop_id",
+    "description",
+    "query",
+    "search_string",
+    "form_name",
+    "content_id",
+    "content_name",
+    "content_category",
+    "brand",
+)
+# ``properties.contents[]``: strings (``price`` and ``quantity`` are numbers).
+PLAIN_CONTENT_FIELDS = ("content_id", "content_name", "content_category", "brand")
+CONTENT_TYPES: frozenset[str] = frozenset({"product", "product_group"})
 
 # TikTok's standard event names (case-sensitive). Anything else is accepted as a custom event.
 STANDARD_EVENTS: frozenset[str] = frozenset(
