@@ -59,6 +59,8 @@ def _apply(event: dict[str, Any], path: tuple[Any, ...], value: Any) -> None:
     node: Any = event
     for part in path[:-1]:
         node = node[part]
+    if isinstance(node, dict) and not isinstance(path[-1], str):
+        raise TypeError("JSON object keys are strings")
     if isinstance(node, list) and path[-1] >= len(node):
         node.append(value)
     else:
