@@ -64,3 +64,7 @@ bench-e2e: $(STAMP) ## End to end: 200,000 events from a pre-filled topic to the
 .PHONY: clean
 clean: ## Remove the virtual environment and caches
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build *.egg-info
+
+.PHONY: compile
+compile: $(STAMP) ## Compile mapping/ with mypyc into .build/compiled (opt-in; docs/architecture.md)
+	$(PY) -m tools.compile_mapping --out .build/compiled

@@ -107,6 +107,8 @@ def test_one_definition_of_the_build() -> None:
         ["build_backend"],
     )
     assert not any("mypy" in r for r in system["requires"])  # plain builds never fetch mypy
+    # An sdist carries the backend, or no wheel can be built from it.
+    assert "graft build_backend" in (ROOT / "MANIFEST.in").read_text(encoding="utf-8")
     dev = pyproject["project"]["optional-dependencies"]["dev"]
     assert [r for r in mypyc_mapping.requirements() if r.startswith("mypy")] == [
         r for r in dev if r.startswith("mypy==")
