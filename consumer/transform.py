@@ -93,13 +93,13 @@ class Transformer:
                 continue
             try:
                 result = map_event(event, mapping, now)
-            except Exception as exc:  # a mapping bug must not stop the stream
+                if isinstance(result, Mapped):
+                    append((MAPPED, result.event_name, dumps(result.event)))
+                else:
+                    append((SKIPPED, result.reason))
+            except Exception as exc:  # a mapping bug (or an unserialisable value) must not
+                # stop the stream, nor fail the other records of the chunk
                 append((MAPPING_FAILED, f"mapping failed: {type(exc).__name__}"))
-                continue
-            if isinstance(result, Mapped):
-                append((MAPPED, result.event_name, dumps(result.event)))
-            else:
-                append((SKIPPED, result.reason))
         return out
 
 

@@ -110,6 +110,11 @@ def _value(
             priced = True
     if not priced:
         return None
+    # Huge prices or quantities can overflow the sum: out of range or infinite is not sent.
+    checked = as_number(total, "properties.value (sum of contents)", notes)
+    if checked is None:
+        return None
+    total = checked
     if isinstance(total, int):  # round() is a no-op on ints, and mypyc would make it a float
         return total
     # Summing floats leaves binary noise (19.99 * 3 = 59.970000000000006).

@@ -148,7 +148,10 @@ def as_quantity(value: object, path: str, notes: list[str]) -> int | None:
     if number is None or isinstance(number, int):
         return number
     if number.is_integer():
-        return int(number)
+        if -_MAX_INT < number < _MAX_INT:
+            return int(number)
+        notes.append(f"{path}: number out of range; dropped")
+        return None
     notes.append(f"{path}: expected a whole number; dropped")
     return None
 

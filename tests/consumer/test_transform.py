@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
@@ -12,6 +13,7 @@ from consumer.sample_data import generate
 from consumer.settings import load_settings
 from consumer.transform import (
     MAPPED,
+    MAPPING_FAILED,
     SKIPPED,
     UNDECODABLE,
     Transformer,
@@ -54,3 +56,25 @@ def test_worker_process_gives_the_same_results() -> None:
         assert pool.submit(values, now).result(timeout=60) == inline
     finally:
         pool.close()
+
+
+def test_an_unserialisable_event_fails_alone_not_its_chunk(monkeypatch: Any) -> None:
+    """A mapping result orjson refuses (a bug) is one MAPPING_FAILED; its chunk-mates map."""
+    values, events = _values()
+    now = time.time()
+    real = map_event
+    poisoned = events[0].get("messageId")
+
+    def mapping_with_a_bug(event: Any, settings: MappingSettings, at: float) -> Any:
+        result = real(event, settings, at)
+        if isinstance(result, Mapped) and event.get("messageId") == poisoned:
+            result.event["event_time"] = 2**70  # beyond 64 bits: orjson raises TypeError
+        return result
+
+    monkeypatch.setattr("consumer.transform.map_event", mapping_with_a_bug)
+    results = Transformer(BundledDecoder(), MappingSettings()).run(values, now)
+    assert len(results) == len(values)
+    assert isinstance(real(events[0], MappingSettings(), now), Mapped)  # the sample's first maps
+    assert results[0] == (MAPPING_FAILED, "mapping failed: TypeError")
+    assert sum(1 for r in results if r[0] == MAPPING_FAILED) == 1
+    assert any(r[0] == MAPPED for r in results[1:])

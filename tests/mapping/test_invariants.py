@@ -36,6 +36,7 @@ json_scalars = (
     | st.sampled_from(
         ["", " ", "2024-01-08T13:52:50Z", "19.99", "+1 415 555 2671", "a@b.co", "\ud800"]
     )
+    | st.sampled_from([1e300, -1e308, 2**53, 2**64, 1e16, "1e300"])  # beyond JSON's safe range
 )
 json_values = st.recursive(
     json_scalars,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from tests.mapping.helpers import get, mapped, track
@@ -211,6 +212,31 @@ def test_page_calls_have_no_order_properties() -> None:
 )
 def test_wrong_types_are_noted(properties: dict[str, Any], note: str) -> None:
     assert note in mapped(track("Order Completed", properties)).notes
+
+
+@pytest.mark.parametrize(
+    ("product", "note"),
+    [
+        (
+            {"product_id": "p", "price": 1, "quantity": 1e300},
+            "properties.products[0].quantity: number out of range; dropped",
+        ),
+        (
+            {"product_id": "p", "price": 1e308, "quantity": 2},
+            "properties.value (sum of contents): not a finite number; dropped",
+        ),
+        (
+            {"product_id": "p", "price": 2**52, "quantity": 2**52},
+            "properties.value (sum of contents): number out of range; dropped",
+        ),
+    ],
+)
+def test_huge_numbers_never_make_an_unsendable_event(product: dict[str, Any], note: str) -> None:
+    """A quantity or total beyond JSON's safe range is dropped, not sent (orjson refuses it)."""
+    result = mapped(track("Order Completed", {"products": [product]}))
+    assert note in result.notes
+    sent = orjson.loads(orjson.dumps(result.event))
+    assert "value" not in sent["properties"] or sent["properties"]["value"] == 1
 
 
 def test_notes_of_a_huge_bad_cart_are_bounded() -> None:
