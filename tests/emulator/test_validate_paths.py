@@ -7,6 +7,7 @@ path names a field (never the fallback), and whenever it accepts, the slow path 
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 from typing import Any
 
@@ -89,7 +90,9 @@ def _apply(event: dict[str, Any], path: tuple[Any, ...], value: Any) -> None:
     node: Any = event
     for part in path[:-1]:
         node = node[part]
-    node[path[-1]] = value
+    # A copy: the shared objects of INTERESTING must not be changed (or made to contain
+    # themselves, which no JSON encoder can write).
+    node[path[-1]] = copy.deepcopy(value)
 
 
 def _agree(changes: list[tuple[tuple[Any, ...], Any]], source: str) -> None:
