@@ -59,7 +59,7 @@ bench-emulator: $(STAMP) ## Emulator throughput (events/s accepted in 1,000-even
 
 .PHONY: bench-e2e
 bench-e2e: $(STAMP) ## End to end: 200,000 events from a pre-filled topic to the emulator (events/s, peak RSS)
-	$(PY) -m bench.e2e
+	$(PY) -m bench.e2e --compiled --repeat 3
 
 .PHONY: clean
 clean: ## Remove the virtual environment and caches

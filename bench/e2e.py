@@ -39,6 +39,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 
 from consumer.codec import encode_event
 from consumer.embedded_broker import EmbeddedBroker, free_port
+from tools import compile_mapping
 
 TOKEN = "bench-token"  # noqa: S105 - the emulator's throwaway token
 PIXEL = "BENCHPIXEL"
@@ -224,6 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--profile", help="write a py-spy flame graph (SVG) of the connector")
     parser.add_argument(
+        "--compiled",
+        action="store_true",
+        help="run the connector with the mypyc-compiled mapping (built into .build/compiled "
+        "first, as the Docker image ships it; docs/architecture.md)",
+    )
+    parser.add_argument(
         "--repeat",
         type=int,
         default=1,
@@ -292,6 +299,8 @@ def _run_once(args: argparse.Namespace, events: list[dict[str, Any]]) -> dict[st
         )
         if args.workers is not None:
             env["DECODE_WORKERS"] = str(args.workers)
+        if args.compiled:
+            env = compile_mapping.environ(compile_mapping.build(), env)
         command = [sys.executable, "-m", "consumer", "run"]
         admin = AdminClient({"bootstrap.servers": broker.bootstrap})
         with tempfile.TemporaryFile() as stderr:
@@ -388,6 +397,7 @@ def _run_once(args: argparse.Namespace, events: list[dict[str, Any]]) -> dict[st
         "batch_size": args.batch_size,
         "max_in_flight_requests": args.in_flight,
         "partitions": args.partitions,
+        "mapping": "compiled with mypyc" if args.compiled else "pure Python",
     }
 
 

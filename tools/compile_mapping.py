@@ -1,4 +1,8 @@
-"""Build a mypyc-compiled copy of the pure ``mapping`` package into a directory.
+"""Build a mypyc-compiled copy of the pure hot path into a directory.
+
+The copy holds the ``mapping`` and ``consumer`` packages whole, with ``mapping/*.py`` and
+``consumer/codec_fast.py`` compiled (the list is build_backend/mypyc_mapping.py's), so that a
+process importing from it runs exactly what a compiled wheel installs.
 
 For benchmarks and tests, without touching the dev venv::
 
@@ -6,9 +10,10 @@ For benchmarks and tests, without touching the dev venv::
     PYTHONSAFEPATH=1 PYTHONPATH=.build/compiled:. python -m bench.mapping
 
 The module list and compiler options are the wheel build's (build_backend/mypyc_mapping.py).
-The build is skipped when ``<out>/.digest`` matches the sources, the interpreter and mypy.
+The build is skipped when ``<out>/.digest`` matches the copied packages' files, the interpreter
+and mypy (any edit under mapping/ or consumer/ rebuilds it, ~20 s).
 ``PYTHONSAFEPATH=1`` keeps ``python -m`` from putting the working directory (and its pure
-``mapping/``) ahead of the compiled copy; :func:`environ` returns both variables for a child
+packages) ahead of the compiled copy; :func:`environ` returns both variables for a child
 process. Worker processes spawned by the connector inherit the path.
 """
 
@@ -80,7 +85,7 @@ def build(out: Path = DEFAULT_OUT, *, force: bool = False) -> Path:
         with tempfile.TemporaryDirectory(prefix=f".{out.name}-", dir=out.parent) as tmp:
             work = Path(tmp)
             _compile(work)
-            _copy_sources(work / "lib" / mypyc_mapping.PACKAGE)
+            _copy_sources(work / "lib")
             (work / "lib" / _DIGEST).write_text(digest + "\n", encoding="utf-8")
             shutil.rmtree(out, ignore_errors=True)
             (work / "lib").rename(out)
@@ -130,10 +135,19 @@ def _digest() -> str:
         (ROOT / "build_backend" / "mypyc_mapping.py").read_text(encoding="utf-8"),
     ):
         h.update(part.encode() + b"\0")
-    for path in sorted((ROOT / mypyc_mapping.PACKAGE).iterdir()):
-        if path.is_file() and path.suffix in {".py", ".json", ".typed"}:
-            h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in _package_files():  # the copy holds all of them: any change rebuilds it
+        h.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
+
+
+def _package_files() -> list[Path]:
+    """Every file of the packages the compiled copy holds (sources and package data)."""
+    files = []
+    for package in mypyc_mapping.COPIED_PACKAGES:
+        for path in (ROOT / package).rglob("*"):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".so":
+                files.append(path)
+    return sorted(files)
 
 
 def _current(out: Path) -> str | None:
@@ -157,11 +171,12 @@ def _compile(work: Path) -> None:
         raise RuntimeError(f"mypyc failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
 
 
-def _copy_sources(package: Path) -> None:
-    """The .py sources and package data next to the extension modules, as in the wheel."""
-    for path in (ROOT / mypyc_mapping.PACKAGE).iterdir():
-        if path.is_file() and path.suffix in {".py", ".json", ".typed"}:
-            shutil.copy2(path, package / path.name)
+def _copy_sources(lib: Path) -> None:
+    """The packages' sources and data next to the extension modules, as in the wheel."""
+    for path in _package_files():
+        target = lib / path.relative_to(ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
-"""The opt-in mypyc build of ``mapping/`` behaves exactly like the pure package.
+"""The opt-in mypyc build of the hot path behaves exactly like the pure modules.
+
+Compiled: ``mapping/`` and ``consumer/codec_fast.py`` (the Avro fast reader).
 
 The compiled copy is built once (``tools.compile_mapping`` into ``.build/compiled``, skipped
-when its digest matches the sources; ~15 s otherwise). Then the whole ``tests/mapping`` suite
-runs against it in a child process, and a differential test maps the sample dataset, perturbed
-events and the golden inputs through both builds and compares the JSON bytes, skip reasons and
-notes. Skipped, with the reason, where no C compiler, Python headers or mypy are available.
+when its digest matches the sources; ~15 s otherwise). Then the whole ``tests/mapping`` suite and
+the codec tests (fast reader vs fastavro, property-based) run against it in a child process,
+and a differential test maps the sample dataset, perturbed events and the golden inputs through
+both builds and compares the JSON bytes, skip reasons and notes. Skipped, with the reason,
+where no C compiler, Python headers or mypy are available.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ import json, os, sys
 
 def pytest_sessionfinish(session, exitstatus):
     files = {name: getattr(module, "__file__", None) for name, module in list(sys.modules.items())
-             if name == "mapping" or name.startswith("mapping.")}
+             if name in ("mapping", "consumer.codec_fast") or name.startswith("mapping.")}
     with open(os.environ["COMPILED_PROBE_OUT"], "w") as out:
         json.dump(files, out)
 """
@@ -67,14 +70,22 @@ def test_mapping_suite_passes_against_the_compiled_package(compiled: Path, tmp_p
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "compiled_probe",
          # append: pytest must not put the repo (and its pure mapping/) first on sys.path
-         "--import-mode=append", "tests/mapping", f"--ignore={THIS}"],
+         "--import-mode=append", "tests/mapping", f"--ignore={THIS}",
+         "tests/consumer/test_codec_fast.py", "tests/consumer/test_codec.py"],
         cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
         timeout=240, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     assert " passed" in done.stdout
     files = json.loads(report.read_text(encoding="utf-8"))
-    assert {"mapping", "mapping.mapper", "mapping.user", "mapping.values"} <= files.keys()
+    expected = {
+        "mapping",
+        "mapping.mapper",
+        "mapping.user",
+        "mapping.values",
+        "consumer.codec_fast",
+    }
+    assert expected <= files.keys()
     assert all(str(path).endswith(EXTENSION) for path in files.values()), files
 
 
@@ -114,7 +125,7 @@ def test_one_definition_of_the_build() -> None:
         r for r in dev if r.startswith("mypy==")
     ]
     assert mypyc_mapping.sources() == sorted(
-        f"mapping/{p.name}" for p in (ROOT / "mapping").glob("*.py")
+        [*(f"mapping/{p.name}" for p in (ROOT / "mapping").glob("*.py")), "consumer/codec_fast.py"]
     )
     assert [mypyc_mapping.enabled({"TIKTOK_CAPI_MYPYC": v}) for v in ("1", "true", "0", "")] == [
         True,
