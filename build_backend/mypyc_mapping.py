@@ -76,7 +76,10 @@ def extensions(target_dir: str = "build/mypyc") -> list[Any]:
     from mypyc.build import mypycify  # only when compiling
 
     options = [f"--cache-dir={target_dir}/mypy-cache", *sources(Path.cwd())]
-    return list(mypycify(options, opt_level=OPT_LEVEL, target_dir=target_dir))
+    # A named shared library (tiktok_capi__mypyc.*.so) rather than a hash at site-packages' top.
+    return list(
+        mypycify(options, opt_level=OPT_LEVEL, target_dir=target_dir, group_name="tiktok_capi")
+    )
 
 
 def _name(requirement: str) -> str:
