@@ -77,12 +77,12 @@ def data_ok(data: list[Any], oldest: float, newest: float, web: bool) -> bool:
     if _kinds(data) != _DICT:
         return False
     names = _column(data, "event")
-    if _kinds(names) != _STR or "" in names:
+    if not _all_str(names) or "" in names:
         return False
     times = _column(data, "event_time")
     if _kinds(times) != _INT or min(times) < oldest or max(times) > newest:
         return False
-    if not _kinds(_column(data, "event_id")) <= _STR_OR_NONE:
+    if _strings(_column(data, "event_id")) is None:
         return False
     if not _kinds(_column(data, "limited_data_use")) <= _BOOL_OR_NONE:
         return False
@@ -110,29 +110,44 @@ def _fields_ok(objects: list[dict[str, Any]], rules: dict[str, int]) -> bool:
     present: set[str] = set().union(*objects)
     for key in present.intersection(rules):
         values = _column(objects, key)
-        kinds = _kinds(values)
         rule = rules[key]
         if rule == _PLAIN:
-            ok = kinds <= _STR_OR_NONE
+            ok = _strings(values) is not None
         elif rule == _NUMBER:
-            ok = kinds <= _NUMBER_OR_NONE
+            ok = _kinds(values) <= _NUMBER_OR_NONE
         elif rule == _HASHED:
-            ok = kinds <= _STR_OR_NONE and _hashed(_without_nulls(values, kinds))
+            strings = _strings(values)
+            ok = strings is not None and _hashed(strings)
         elif rule == _HASHED_OR_LIST:
-            ok = kinds <= _STR_LIST_OR_NONE and _hashed_or_lists_ok(values, kinds)
+            ok = _hashed_or_lists_ok(values)
         elif rule == _CURRENCY:
-            ok = kinds <= _STR_OR_NONE and _all_in(values, contract.CURRENCIES)
+            ok = _strings(values) is not None and _all_in(values, contract.CURRENCIES)
         elif rule == _CONTENT_TYPE:
-            ok = kinds <= _STR_OR_NONE and _all_in(values, contract.CONTENT_TYPES)
+            ok = _strings(values) is not None and _all_in(values, contract.CONTENT_TYPES)
         else:
-            ok = kinds <= _LIST_OR_NONE and _contents_ok(values)
+            ok = _kinds(values) <= _LIST_OR_NONE and _contents_ok(values)
         if not ok:
             return False
     return True
 
 
-def _without_nulls(values: list[Any], kinds: set[type]) -> list[Any]:
-    return [value for value in values if value is not None] if _NONE in kinds else values
+def _all_str(values: list[Any]) -> bool:
+    """True when every value is a string (not null)."""
+    # str.join takes strings only: ~4x cheaper than collecting the types, on the usual path.
+    try:
+        "".join(values)
+    except TypeError:
+        return False
+    return True
+
+
+def _strings(values: list[Any]) -> list[str] | None:
+    """The non-null values when every value is a string or null, else None."""
+    if _all_str(values):
+        return values
+    if not _kinds(values) <= _STR_OR_NONE:
+        return None
+    return [value for value in values if value is not None]
 
 
 def _all_in(values: list[str | None], allowed: frozenset[str]) -> bool:
@@ -155,10 +170,14 @@ def _hashed(strings: list[str]) -> bool:
         return False
 
 
-def _hashed_or_lists_ok(values: list[Any], kinds: set[type]) -> bool:
-    """``values`` are hashed strings, arrays of hashed strings or nulls (kinds already checked)."""
-    if list not in kinds:
-        return _hashed(_without_nulls(values, kinds))
+def _hashed_or_lists_ok(values: list[Any]) -> bool:
+    """True when ``values`` are hashed strings, arrays of hashed strings or nulls."""
+    strings = _strings(values)
+    if strings is not None:
+        return _hashed(strings)
+    kinds = _kinds(values)
+    if not kinds <= _STR_LIST_OR_NONE:
+        return False
     strings = [value for value in values if type(value) is str]
     items = list(chain.from_iterable(value for value in values if type(value) is list))
     return _kinds(items) <= _STR and _hashed(strings + items)
@@ -178,13 +197,13 @@ def _pages_ok(pages: list[Any], web: bool) -> bool:
         if _kinds(pages) != _DICT:
             return False
         urls = _column(pages, "url")
-        if _kinds(urls) != _STR or "" in urls:
+        if not _all_str(urls) or "" in urls:
             return False
     else:
         present = _present_objects(pages)
         if present is None:
             return False
         pages = present
-        if not _kinds(_column(pages, "url")) <= _STR_OR_NONE:
+        if _strings(_column(pages, "url")) is None:
             return False
-    return _kinds(_column(pages, "referrer")) <= _STR_OR_NONE
+    return _strings(_column(pages, "referrer")) is not None
