@@ -16,6 +16,7 @@ median are printed. Run: ``python -m bench.emulator [--events N] [--repeat N] [-
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import multiprocessing
 import os
@@ -31,6 +32,7 @@ import orjson
 
 from emulator.config import EmulatorConfig
 from emulator.contract import TRACK_PATH
+from emulator.gctune import tuned_for_serving
 from emulator.service import Emulator
 
 TOKEN = "bench-token"  # noqa: S105 - the local emulator's token, not a secret
@@ -116,13 +118,18 @@ def _client(url: str, requests: int, connections: int, result: Any) -> None:
     result.put((time.perf_counter() - started, failures, len(bodies[0])))
 
 
-def run(events: int, connections: int, record: bool) -> dict[str, Any]:
-    """Measure one configuration; returns its figures."""
+def run(events: int, connections: int, record: bool, gc_tuned: bool = True) -> dict[str, Any]:
+    """Measure one configuration; returns its figures.
+
+    ``gc_tuned``: serve with the garbage-collector settings of ``tiktok-capi emulate``
+    (`emulator.gctune`); False measures an emulator started in-process with the defaults.
+    """
     requests = max(1, events // BATCH)
     with tempfile.TemporaryDirectory() as tmp:
         record_path = os.path.join(tmp, "events.jsonl") if record else None
         config = EmulatorConfig(token=TOKEN, pixel_code=PIXEL, record_path=record_path)
-        with Emulator(config) as emulator:
+        tuning = tuned_for_serving() if gc_tuned else contextlib.nullcontext()
+        with tuning, Emulator(config) as emulator:
             context = multiprocessing.get_context("spawn")
             result = context.Queue()
             client = context.Process(
@@ -139,6 +146,7 @@ def run(events: int, connections: int, record: bool) -> dict[str, Any]:
     accepted = stats["accepted_events"]
     return {
         "record": record,
+        "gc_tuned": gc_tuned,
         "requests": requests,
         "accepted_events": accepted,
         "failures": len(failures),
@@ -152,13 +160,22 @@ def run(events: int, connections: int, record: bool) -> dict[str, Any]:
     }
 
 
+# name: (label, record, GC tuned as ``tiktok-capi emulate`` does)
+CONFIGURATIONS = {
+    "memory-default-gc": ("memory only, default GC (in-process)", False, False),
+    "memory": ("memory only, emulate's GC settings", False, True),
+    "record": ("with --record, emulate's GC settings", True, True),
+}
+
+
 def _summary(label: str, runs: list[dict[str, Any]]) -> str:
     cpu = sorted(run["cpu_us_per_event"] for run in runs)
     rates = sorted((run["events_per_s"] for run in runs), reverse=True)
     failures = sum(run["failures"] for run in runs)
+    median_cpu = round(statistics.median(cpu), 2)
     return (
         f"  {label}: emulator CPU per accepted event best {cpu[0]} µs, median "
-        f"{statistics.median(cpu)} µs ({', '.join(map(str, cpu))}); events/s accepted best "
+        f"{median_cpu} µs ({', '.join(map(str, cpu))}); events/s accepted best "
         f"{rates[0]:,}, median {round(statistics.median(rates)):,}; {failures} failed requests"
     )
 
@@ -168,12 +185,17 @@ def main() -> None:
     parser.add_argument(
         "--events", type=int, default=200_000, help="events per run (default 200,000)"
     )
-    parser.add_argument("--connections", type=int, default=2, help="client connections (default 2)")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=4,
+        help="client connections (default 4, the connector's MAX_IN_FLIGHT_REQUESTS)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs per configuration (default 3)")
     parser.add_argument(
         "--only",
-        choices=("memory", "record"),
-        help="one configuration: memory only, or with --record (default: both)",
+        choices=tuple(CONFIGURATIONS),
+        help="one configuration (default: all)",
     )
     args = parser.parse_args()
     print(f"emulator benchmark: {args.events:,} events in {BATCH}-event requests, client in a")
@@ -181,12 +203,13 @@ def main() -> None:
         f"separate process over {args.connections} keep-alive connections; cores: {os.cpu_count()}"
         f"; {args.repeat} runs per configuration"
     )
-    modes = {"memory": (False,), "record": (True,), None: (False, True)}[args.only]
+    names = [args.only] if args.only else list(CONFIGURATIONS)
     body_bytes = 0
-    for record in modes:
-        runs = [run(args.events, args.connections, record) for _ in range(args.repeat)]
+    for name in names:
+        label, record, gc_tuned = CONFIGURATIONS[name]
+        runs = [run(args.events, args.connections, record, gc_tuned) for _ in range(args.repeat)]
         body_bytes = runs[0]["request_bytes"]
-        print(_summary("with --record" if record else "memory only  ", runs))
+        print(_summary(label, runs))
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"  {body_bytes:,} bytes per request; peak RSS of the emulator process: {peak_mib:.0f} MiB"

@@ -14,6 +14,7 @@ from types import FrameType
 from typing import TextIO
 
 from emulator.config import EmulatorConfig
+from emulator.gctune import tuned_for_serving
 from emulator.service import Emulator
 
 __all__ = ["serve"]
@@ -29,7 +30,8 @@ def serve(
     """Serve until SIGTERM/SIGINT (or until ``stop`` is set); returns the exit status.
 
     Prints the base URL on ``out`` (stdout) at start-up, a how-to and a summary of the counters
-    on ``err`` (stderr). The access token is never printed.
+    on ``err`` (stderr). The access token is never printed. While serving, the garbage collector
+    is tuned for it (`emulator.gctune`); the previous settings are restored on return.
     """
     out = out or sys.stdout
     err = err or sys.stderr
@@ -54,7 +56,7 @@ def serve(
             )
             return 1
         recording = config.record_path is not None
-        with emulator:
+        with emulator, tuned_for_serving():
             print(emulator.base_url, file=out, flush=True)
             print(
                 f"TikTok Events API emulator: POST {emulator.track_url}\n"
