@@ -43,17 +43,6 @@ from tools import compile_mapping
 
 TOKEN = "bench-token"  # noqa: S105 - the emulator's throwaway token
 PIXEL = "BENCHPIXEL"
-_EMULATOR_SNIPPET = """
-import signal, sys, threading
-from emulator import Emulator, EmulatorConfig
-emu = Emulator(EmulatorConfig(port=int(sys.argv[1]), token=sys.argv[2], pixel_code=sys.argv[3]))
-emu.start()
-done = threading.Event()
-signal.signal(signal.SIGTERM, lambda *_: done.set())
-signal.signal(signal.SIGINT, lambda *_: done.set())
-done.wait()
-emu.stop()
-"""
 
 
 def _events(n: int, seed: int) -> list[dict[str, Any]]:
@@ -147,7 +136,9 @@ def _get_json(url: str) -> Any:
 @contextlib.contextmanager
 def _emulator() -> Iterator[tuple[str, int]]:
     port = free_port()
-    command = [sys.executable, "-c", _EMULATOR_SNIPPET, str(port), TOKEN, PIXEL]
+    # As a user runs it (`tiktok-capi emulate`, which also tunes its garbage collector).
+    command = [sys.executable, "-m", "consumer", "emulate", "--port", str(port),
+               "--token", TOKEN, "--pixel-code", PIXEL]  # fmt: skip
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -125,3 +125,11 @@ def test_configuration_reference_is_up_to_date() -> None:
     assert doc.read_text() == render_reference(), (
         "docs/configuration.md is stale: run `python -m consumer.settings > docs/configuration.md`"
     )
+
+
+def test_consumer_refetches_soon_after_its_queue_was_full() -> None:
+    """librdkafka's 1 s fetch.queue.backoff.ms stalls the loop after backpressure; ours is short
+    and, like any librdkafka property, the user's KAFKA_* value wins."""
+    assert consumer_config(load_settings(REQUIRED))["fetch.queue.backoff.ms"] <= 50
+    tuned = load_settings({**REQUIRED, "KAFKA_FETCH_QUEUE_BACKOFF_MS": "200"})
+    assert consumer_config(tuned)["fetch.queue.backoff.ms"] == "200"
