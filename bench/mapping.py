@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from mapping import Mapped, MappingSettings, map_event
+from mapping import Mapped, MappingSettings, compiled, map_event
 
 _TRACK_MIX: tuple[tuple[str, int], ...] = (
     ("page", 34),
@@ -160,6 +160,8 @@ def main() -> None:
         result = map_event(event, settings, now)
         return orjson.dumps(result.event) if isinstance(result, Mapped) else None
 
+    build = "compiled with mypyc" if compiled() else "pure Python"
+    print(f"mapping: {build}")
     print(f"events: {len(events)} ({mapped} mapped, {len(events) - mapped} skipped)")
     print(f"map_event:                {_rate(events, map_only):>10,.0f} events/s (one core)")
     print(f"map_event + orjson.dumps: {_rate(events, map_and_encode):>10,.0f} events/s (one core)")
