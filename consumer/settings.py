@@ -563,9 +563,20 @@ def render_reference() -> str:
         "They apply to the consumer, the producer (retry and dead-letter topics) and the admin "
         "client. Values of keys that look secret (password, secret, token, key) are never "
         "logged. `enable.auto.commit`, `enable.auto.offset.store`, `group.id` and "
-        "`bootstrap.servers` are managed by tiktok-capi.",
+        "`bootstrap.servers` are managed by tiktok-capi, and the producer always writes with "
+        "`acks=all` and `enable.idempotence=true`.",
         "",
+        "Defaults tiktok-capi sets where librdkafka's do not suit it (any `KAFKA_*` variable "
+        "overrides them; the reasons are in `consumer/kafka_config.py`):",
+        "",
+        "| client | property | tiktok-capi default |",
+        "|---|---|---|",
     ]
+    from consumer.kafka_config import CONSUMER_DEFAULTS, PRODUCER_DEFAULTS  # (imports settings)
+
+    for client, defaults in (("consumer", CONSUMER_DEFAULTS), ("producer", PRODUCER_DEFAULTS)):
+        lines += [f"| {client} | `{key}` | `{value}` |" for key, value in defaults.items()]
+    lines.append("")
     return "\n".join(lines)
 
 
