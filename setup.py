@@ -1,6 +1,7 @@
 """setuptools entry point: the metadata lives in pyproject.toml; this adds only the optional
-mypyc extension modules of ``mapping/`` (``TIKTOK_CAPI_MYPYC=1``, wheel builds through the
-in-tree backend; see build_backend/mypyc_mapping.py)."""
+mypyc extension modules of the hot path, ``mapping/`` and ``consumer/codec_fast.py``
+(``TIKTOK_CAPI_MYPYC=1``, wheel builds through the in-tree backend; see
+build_backend/mypyc_mapping.py)."""
 
 import os
 import sys
