@@ -228,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         help="run N times (fresh broker and emulator each) and print the median and range",
     )
     args = parser.parse_args(argv)
+    if args.compiled and (missing := compile_mapping.compiler_missing()):
+        parser.error(f"--compiled: cannot compile here ({missing}); run without it (pure Python)")
 
     print(f"generating {args.events:,} events ...", flush=True)
     events = _events(args.events, args.seed)
