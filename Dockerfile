@@ -43,7 +43,7 @@ COPY schemas/ schemas/
 RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
  && python -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-cache-dir /wheels/*.whl \
- && /opt/venv/bin/python -P -c "import os, mapping; assert mapping.compiled() or os.environ['TIKTOK_CAPI_MYPYC'] != '1', 'mapping was not compiled'" \
+ && /opt/venv/bin/python -P -c "import os; from tiktok_capi import mapping; assert mapping.compiled() or os.environ['TIKTOK_CAPI_MYPYC'] != '1', 'mapping was not compiled'" \
  && /opt/venv/bin/python -m pip uninstall --yes pip setuptools
 
 # ---- runtime: the venv on a clean slim image, non-root, read-only friendly ----

@@ -40,7 +40,7 @@ fmt: $(STAMP) ## Format and auto-fix with ruff
 
 .PHONY: typecheck
 typecheck: $(STAMP) ## mypy --strict on mapping/ and consumer/
-	$(VENV)/bin/mypy
+	$(PY) -m tools.typecheck
 
 .PHONY: pytest
 pytest: $(STAMP) ## pytest (unit + integration against a real broker and the emulator)

@@ -1,7 +1,7 @@
-"""setuptools entry point: the metadata lives in pyproject.toml; this adds only the optional
-mypyc extension modules of the hot path, ``mapping/`` and ``consumer/codec_fast.py``
-(``TIKTOK_CAPI_MYPYC=1``, wheel builds through the in-tree backend; see
-build_backend/mypyc_mapping.py)."""
+"""setuptools entry point: the metadata lives in pyproject.toml; this adds the installed layout
+(every top-level folder as a sub-package of ``tiktok_capi``) and the optional mypyc extension
+modules of the hot path, ``mapping/`` and ``consumer/decode/fast.py`` (``TIKTOK_CAPI_MYPYC=1``,
+wheel builds through the in-tree backend). Both are defined in build_backend/mypyc_mapping.py."""
 
 import os
 import sys
@@ -13,4 +13,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "bui
 import mypyc_mapping
 
 compile_mapping = mypyc_mapping.enabled() and os.environ.get(mypyc_mapping.BUILDING) == "1"
-setup(ext_modules=mypyc_mapping.extensions() if compile_mapping else [])
+setup(
+    package_dir=mypyc_mapping.package_dirs(),
+    packages=mypyc_mapping.packages(),
+    ext_modules=mypyc_mapping.extensions() if compile_mapping else [],
+)

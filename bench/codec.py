@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
-from consumer.codec import (
+from tiktok_capi.consumer.decode.codec import (
     BundledDecoder,
     RegistryDecoder,
     bundled_schema_text,
@@ -27,8 +27,8 @@ from consumer.codec import (
     frame,
     to_record,
 )
-from consumer.sample_data import generate
-from schemas.loader import cdp_event_schema
+from tiktok_capi.consumer.demo.storefront import generate
+from tiktok_capi.schemas.loader import cdp_event_schema
 
 
 class _Schemas:

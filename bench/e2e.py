@@ -3,9 +3,9 @@
     python -m bench.e2e [--events 200000] [--partitions 4] [--batch-size 1000] [--in-flight 4]
 
 Starts an embedded Tansu broker, fills a topic with realistic storefront events
-(``consumer.sample_data``, Avro-encoded), starts the emulator as its own process (so it does not
-share the connector's GIL) and then the connector as a subprocess configured by environment
-variables, exactly as a user runs it. Reports:
+(``tiktok_capi.consumer.demo.storefront``, Avro-encoded), starts the emulator as its own process (so
+it does not share the connector's GIL) and then the connector as a subprocess configured by
+environment variables, exactly as a user runs it. Reports:
 
 - records/s and events/s end to end: records resolved (delivered or skipped by the mapping) and
   events accepted by the emulator, divided by the time from the first to the last accepted
@@ -37,8 +37,8 @@ from typing import Any
 from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from consumer.codec import encode_event
-from consumer.embedded_broker import EmbeddedBroker, free_port
+from tiktok_capi.consumer.decode.codec import encode_event
+from tiktok_capi.consumer.demo.broker import EmbeddedBroker, free_port
 from tools import compile_mapping
 
 TOKEN = "bench-token"  # noqa: S105 - the emulator's throwaway token
@@ -48,7 +48,7 @@ PIXEL = "BENCHPIXEL"
 def _events(n: int, seed: int) -> list[dict[str, Any]]:
     """Realistic storefront events (the sample dataset generator when available)."""
     try:
-        from consumer.sample_data import generate
+        from tiktok_capi.consumer.demo.storefront import generate
     except ImportError:
         return _fallback_events(n, time.time())
     return list(generate(n, seed=seed, now=datetime.now(UTC)))

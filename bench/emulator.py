@@ -30,10 +30,10 @@ from typing import Any
 import httpx
 import orjson
 
-from emulator.config import EmulatorConfig
-from emulator.contract import TRACK_PATH
-from emulator.gctune import tuned_for_serving
-from emulator.service import Emulator
+from tiktok_capi.emulator.config import EmulatorConfig
+from tiktok_capi.emulator.contract import TRACK_PATH
+from tiktok_capi.emulator.gctune import tuned_for_serving
+from tiktok_capi.emulator.service import Emulator
 
 TOKEN = "bench-token"  # noqa: S105 - the local emulator's token, not a secret
 PIXEL = "BENCHPIXEL"

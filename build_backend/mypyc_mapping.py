@@ -1,7 +1,14 @@
-"""The optional mypyc build of the pure hot path, defined in one place.
+"""The installed layout and the optional mypyc build of the pure hot path, defined in one place.
+
+Installed layout: the top-level folders the project is organised by (``consumer/``,
+``mapping/``, ``emulator/``, ``schemas/``) install as sub-packages of one ``tiktok_capi``
+namespace (``tiktok_capi.consumer``, ...), so that a user's site-packages gets no generic
+top-level names. :func:`package_dirs` is setuptools' ``package_dir`` and :func:`packages` its
+package list; :func:`stage` builds the same tree in a directory (copies for compiling, links for
+mypy, which cannot follow the editable install's import hook).
 
 Compiled: every module of the pure ``mapping`` package and the Avro fast reader
-``consumer/codec_fast.py`` (pure, strictly typed, ~30% of a decode worker's time). The rest of
+``consumer/decode/fast.py`` (pure, strictly typed, ~30% of a decode worker's time). The rest of
 ``consumer`` stays Python.
 
 Used by the PEP 517 backend (:mod:`tiktok_capi_backend`, wheels built with
@@ -24,22 +31,30 @@ __all__ = [
     "COPIED_PACKAGES",
     "FLAG",
     "MODULES",
+    "NAMESPACE",
     "OPT_LEVEL",
     "PACKAGE",
     "ROOT",
+    "TOP_PACKAGES",
     "enabled",
     "extensions",
+    "package_dirs",
+    "packages",
     "requirements",
     "sources",
+    "stage",
 ]
 
 FLAG = "TIKTOK_CAPI_MYPYC"
 # Set by the backend around build_wheel only: metadata and editable builds never compile.
 BUILDING = "_TIKTOK_CAPI_MYPYC_BUILDING_WHEEL"
 ROOT = Path(__file__).resolve().parent.parent
+NAMESPACE = "tiktok_capi"
+# The project's top-level folders, installed as ``tiktok_capi.<folder>``.
+TOP_PACKAGES = ("consumer", "mapping", "emulator", "schemas")
 PACKAGE = "mapping"
 # Single modules compiled besides the whole of PACKAGE (pure, mypy --strict, no I/O).
-MODULES = ("consumer/codec_fast.py",)
+MODULES = ("consumer/decode/fast.py",)
 # Packages a compiled copy (tools.compile_mapping) holds: the compiled modules live in them.
 COPIED_PACKAGES = (PACKAGE, "consumer")
 OPT_LEVEL = "3"
@@ -52,6 +67,49 @@ _NAME = re.compile(r"[A-Za-z0-9._-]+")
 def enabled(environ: Mapping[str, str] = os.environ) -> bool:
     """Whether ``TIKTOK_CAPI_MYPYC`` asks for the compiled build (``1``, ``true`` or ``yes``)."""
     return environ.get(FLAG, "").strip().lower() in {"1", "true", "yes"}
+
+
+def package_dirs() -> dict[str, str]:
+    """setuptools' ``package_dir``: ``tiktok_capi.consumer`` -> ``consumer`` and so on."""
+    return {f"{NAMESPACE}.{top}": top for top in TOP_PACKAGES}
+
+
+def packages(root: Path = ROOT) -> list[str]:
+    """Every installed package (dotted, under :data:`NAMESPACE`): folders with ``__init__.py``."""
+    found = []
+    for top in TOP_PACKAGES:
+        for init in sorted((root / top).rglob("__init__.py")):
+            parts = init.parent.relative_to(root).parts
+            if "__pycache__" not in parts:
+                found.append(".".join((NAMESPACE, *parts)))
+    return found
+
+
+def stage(
+    dest: Path, *, link: bool, root: Path = ROOT, tops: tuple[str, ...] = TOP_PACKAGES
+) -> Path:
+    """``dest/tiktok_capi/<top>`` for each top-level folder: symlinks (``link``) or copies.
+
+    Returns ``dest``. Copies leave out caches and compiled files; links always point at the
+    working tree, so a staged tree for mypy never goes stale.
+    """
+    import shutil
+
+    ns = dest / NAMESPACE
+    ns.mkdir(parents=True, exist_ok=True)
+    for top in tops:
+        target = ns / top
+        if target.is_symlink() or target.is_file():
+            target.unlink()
+        elif target.exists():
+            shutil.rmtree(target)
+        if link:
+            target.symlink_to(root / top, target_is_directory=True)
+        else:
+            shutil.copytree(
+                root / top, target, ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.py[co]")
+            )
+    return dest
 
 
 def sources(root: Path = ROOT) -> list[str]:
@@ -69,13 +127,19 @@ def requirements(root: Path = ROOT) -> list[str]:
 
 
 def extensions(target_dir: str = "build/mypyc") -> list[Any]:
-    """The extension modules (run from the project root: mypyc names modules by path).
+    """The extension modules, named ``tiktok_capi.mapping.*`` (run from the project root).
 
-    Generated C and mypy's cache go under ``target_dir``, never into the dev ``.mypy_cache``.
+    mypyc names modules by path, so the sources are compiled from a copy staged as the
+    installed tree (``<target_dir>/src/tiktok_capi/...``, :func:`stage`). Generated C and mypy's
+    cache go under ``target_dir``, never into the dev ``.mypy_cache``.
     """
     from mypyc.build import mypycify  # only when compiling
 
-    options = [f"--cache-dir={target_dir}/mypy-cache", *sources(Path.cwd())]
+    src = Path(target_dir) / "src"
+    stage(src, link=False, root=Path.cwd(), tops=(PACKAGE, "consumer"))
+    compiled = [(src / NAMESPACE / path).as_posix() for path in sources(Path.cwd())]
+    os.environ["MYPYPATH"] = str(src)
+    options = [f"--cache-dir={target_dir}/mypy-cache", "--explicit-package-bases", *compiled]
     # A named shared library (tiktok_capi__mypyc.*.so) rather than a hash at site-packages' top.
     return list(
         mypycify(options, opt_level=OPT_LEVEL, target_dir=target_dir, group_name="tiktok_capi")

@@ -1,7 +1,7 @@
 """PEP 517 backend: setuptools, plus an opt-in mypyc build of the hot path for wheels.
 
 ``TIKTOK_CAPI_MYPYC=1 pip wheel .`` (or ``pip install .``) adds mypy to the build
-requirements and compiles ``mapping/*.py`` and ``consumer/codec_fast.py`` into the wheel
+requirements and compiles ``mapping/*.py`` and ``consumer/decode/fast.py`` into the wheel
 (the list: :func:`mypyc_mapping.sources`). Without the flag this is exactly
 ``setuptools.build_meta``. Editable installs ignore the flag: compiled modules next to the
 sources would shadow every later edit of a ``.py`` file.

@@ -2,6 +2,6 @@
 
 import sys
 
-from consumer.cli import main
+from tiktok_capi.consumer.cli import main
 
 sys.exit(main())

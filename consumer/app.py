@@ -1,8 +1,9 @@
 """Wiring: settings in, a running connector out.
 
-:class:`Connector` builds every part from :class:`~consumer.settings.Settings` — decoder, mapping
-settings, HTTP sender, retry tiers, retry/dead-letter producer, consumer — creates missing retry
-and dead-letter topics, and runs the poll loop (:mod:`consumer.pipeline`) on the calling thread.
+:class:`Connector` builds every part from :class:`~tiktok_capi.consumer.config.settings.Settings` —
+decoder, mapping settings, HTTP sender, retry tiers, retry/dead-letter producer, consumer — creates
+missing retry and dead-letter topics, and runs the poll loop
+(:mod:`tiktok_capi.consumer.loop.pipeline`) on the calling thread.
 `tiktok-capi run`, the demo, the benchmark and the integration tests all drive it::
 
     connector = Connector(load_settings(os.environ))
@@ -18,18 +19,18 @@ import logging
 import threading
 from typing import Final
 
-from consumer.codec import make_decoder
-from consumer.deadletter import DlqLimiter, OutcomeProducer
-from consumer.delivery import Sender
-from consumer.kafka_config import admin_config, consumer_config, producer_config
-from consumer.pipeline import Pipeline, PipelineConfig
-from consumer.retry_tiers import RetryTiers
-from consumer.settings import Settings
-from consumer.source import Source
-from consumer.state import HealthState
-from consumer.stats import ConnectorStats, StatsRecorder
-from consumer.topics import ensure_topics
-from consumer.transform import Transformer, WorkerPool, mapping_settings
+from tiktok_capi.consumer.config.kafka import admin_config, consumer_config, producer_config
+from tiktok_capi.consumer.config.settings import Settings
+from tiktok_capi.consumer.decode.codec import make_decoder
+from tiktok_capi.consumer.decode.transform import Transformer, WorkerPool, mapping_settings
+from tiktok_capi.consumer.delivery.base import Sender
+from tiktok_capi.consumer.failures.producer import DlqLimiter, OutcomeProducer
+from tiktok_capi.consumer.failures.tiers import RetryTiers
+from tiktok_capi.consumer.kafka.source import Source
+from tiktok_capi.consumer.kafka.topics import ensure_topics
+from tiktok_capi.consumer.loop.pipeline import Pipeline, PipelineConfig
+from tiktok_capi.consumer.telemetry.health_state import HealthState
+from tiktok_capi.consumer.telemetry.stats import ConnectorStats, StatsRecorder
 
 __all__ = ["EXIT_SETUP_FAILED", "Connector", "ConnectorStats"]
 
@@ -44,7 +45,8 @@ class Connector:
     Args:
         settings: the validated configuration.
         health: shared with the health HTTP port; a private one when omitted.
-        sender: the delivery side; an :class:`~consumer.sender.HttpSender` when omitted (then
+        sender: the delivery side; an :class:`~tiktok_capi.consumer.delivery.sender.HttpSender` when
+        omitted (then
             the connector closes it).
     """
 
@@ -67,7 +69,7 @@ class Connector:
         """Run until :meth:`stop`; returns the exit status (0 after a clean shutdown).
 
         Raises:
-            consumer.topics.TopicSetupError: topics cannot be checked or created.
+            tiktok_capi.consumer.kafka.topics.TopicSetupError: topics cannot be checked or created.
             mapping.EventMapError: the event-map file is invalid.
         """
         settings = self.settings
@@ -159,6 +161,6 @@ def _worker_pool(settings: Settings) -> WorkerPool | None:
 
 
 def _http_sender(settings: Settings) -> Sender:
-    from consumer.sender import HttpSender
+    from tiktok_capi.consumer.delivery.sender import HttpSender
 
     return HttpSender(settings)

@@ -1,4 +1,4 @@
-"""The `tiktok-capi` command line: one sub-command per module in `consumer.commands`.
+"""The `tiktok-capi` command line: one sub-command per module in `tiktok_capi.consumer.commands`.
 
 Each command module exposes ``register(subparsers) -> None`` which adds its parser and sets
 ``func`` (``Callable[[argparse.Namespace], int]``) as the parser's default. The exit status is
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        module = importlib.import_module(f"consumer.commands.{name}")
+        module = importlib.import_module(f"tiktok_capi.consumer.commands.{name}")
         module.register(subparsers)
     return parser
 

@@ -5,7 +5,7 @@ strictly as TikTok documents, records and deduplicates accepted events, and inje
 (5xx, throttling, latency, hangs, dropped connections, a revoked token, a QPS limit)
 deterministically under a seed. It shares nothing with ``consumer/`` but the API contract.
 
-    from emulator import Emulator, EmulatorConfig, FaultConfig
+    from tiktok_capi.emulator import Emulator, EmulatorConfig, FaultConfig
 
     with Emulator(EmulatorConfig(token="t", pixel_code="P")) as emu:
         ...  # POST to emu.track_url with header Access-Token: t
@@ -13,8 +13,8 @@ deterministically under a seed. It shares nothing with ``consumer/`` but the API
         emu.stats(), emu.events(), emu.reset()
 """
 
-from emulator.config import EmulatorConfig, FaultConfig, InvalidFaults
-from emulator.contract import TRACK_PATH
-from emulator.service import Emulator
+from tiktok_capi.emulator.config import EmulatorConfig, FaultConfig, InvalidFaults
+from tiktok_capi.emulator.contract import TRACK_PATH
+from tiktok_capi.emulator.service import Emulator
 
 __all__ = ["TRACK_PATH", "Emulator", "EmulatorConfig", "FaultConfig", "InvalidFaults"]

@@ -13,9 +13,9 @@ import threading
 from types import FrameType
 from typing import TextIO
 
-from emulator.config import EmulatorConfig
-from emulator.gctune import tuned_for_serving
-from emulator.service import Emulator
+from tiktok_capi.emulator.config import EmulatorConfig
+from tiktok_capi.emulator.gctune import tuned_for_serving
+from tiktok_capi.emulator.service import Emulator
 
 __all__ = ["serve"]
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from itertools import chain, repeat
 from typing import Any
 
-from emulator import contract
+from tiktok_capi.emulator import contract
 
 __all__ = ["data_ok"]
 

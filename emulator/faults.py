@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from emulator.config import FaultConfig
+from tiktok_capi.emulator.config import FaultConfig
 
 __all__ = ["FaultDecision", "FaultInjector", "FaultKind"]
 

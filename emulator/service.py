@@ -25,14 +25,19 @@ from typing import Any
 
 import orjson
 
-from emulator import contract
-from emulator.config import EmulatorConfig, FaultConfig, InvalidFaults, faults_from_mapping
-from emulator.faults import FaultInjector
-from emulator.recorder import Recorder
-from emulator.server import HTTPServer, Reply
-from emulator.store import Store
-from emulator.track import TrackEndpoint
-from emulator.validate import Validator
+from tiktok_capi.emulator import contract
+from tiktok_capi.emulator.config import (
+    EmulatorConfig,
+    FaultConfig,
+    InvalidFaults,
+    faults_from_mapping,
+)
+from tiktok_capi.emulator.faults import FaultInjector
+from tiktok_capi.emulator.recorder import Recorder
+from tiktok_capi.emulator.server import HTTPServer, Reply
+from tiktok_capi.emulator.store import Store
+from tiktok_capi.emulator.track import TrackEndpoint
+from tiktok_capi.emulator.validate import Validator
 
 __all__ = ["Emulator"]
 

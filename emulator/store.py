@@ -16,9 +16,9 @@ from typing import Any
 
 import orjson
 
-from emulator.contract import STANDARD_EVENTS
-from emulator.recorder import Recorder
-from emulator.validate import Batch
+from tiktok_capi.emulator.contract import STANDARD_EVENTS
+from tiktok_capi.emulator.recorder import Recorder
+from tiktok_capi.emulator.validate import Batch
 
 __all__ = ["Store"]
 

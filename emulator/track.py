@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 
 import orjson
 
-from emulator import contract
-from emulator.faults import FaultInjector
-from emulator.server import DROP, Reply
-from emulator.store import Store
-from emulator.validate import Rejection, Validator
+from tiktok_capi.emulator import contract
+from tiktok_capi.emulator.faults import FaultInjector
+from tiktok_capi.emulator.server import DROP, Reply
+from tiktok_capi.emulator.store import Store
+from tiktok_capi.emulator.validate import Rejection, Validator
 
 __all__ = ["TrackEndpoint"]
 

@@ -25,8 +25,8 @@ from typing import Any
 
 import orjson
 
-from emulator import contract
-from emulator.fastcheck import data_ok
+from tiktok_capi.emulator import contract
+from tiktok_capi.emulator.fastcheck import data_ok
 
 __all__ = ["Batch", "Rejection", "Validator"]
 

@@ -2,7 +2,7 @@
 
 Usage::
 
-    from mapping import DEFAULT_EVENT_MAP, MappingSettings, Mapped, map_event
+    from tiktok_capi.mapping import DEFAULT_EVENT_MAP, MappingSettings, Mapped, map_event
 
     settings = MappingSettings(event_map=DEFAULT_EVENT_MAP, default_phone_region="US")
     result = map_event(event, settings, now=time.time())
@@ -19,7 +19,7 @@ the package was compiled with mypyc (an opt-in build, see ``docs/architecture.md
 
 from importlib.machinery import EXTENSION_SUFFIXES
 
-from mapping.events import (
+from tiktok_capi.mapping.events import (
     DEFAULT_EVENT_MAP,
     PAGE_KEY,
     ContentsSource,
@@ -29,8 +29,8 @@ from mapping.events import (
     load_event_map,
     parse_event_map,
 )
-from mapping.mapper import SKIP_REASONS, map_event
-from mapping.model import (
+from tiktok_capi.mapping.mapper import SKIP_REASONS, map_event
+from tiktok_capi.mapping.model import (
     Mapped,
     MappingResult,
     MappingSettings,

@@ -12,8 +12,8 @@ from typing import Any, Final, cast
 
 import orjson
 
-from mapping.events import PAGE_KEY, EventRule
-from mapping.model import (
+from tiktok_capi.mapping.events import PAGE_KEY, EventRule
+from tiktok_capi.mapping.model import (
     Mapped,
     MappingResult,
     MappingSettings,
@@ -22,12 +22,12 @@ from mapping.model import (
     TikTokPage,
     TikTokProperties,
 )
-from mapping.normalise import sha256_hex
-from mapping.pii import has_email, redact_emails, redact_pii
-from mapping.properties import build_properties
-from mapping.timestamps import event_time
-from mapping.user import build_user
-from mapping.values import as_bool, as_text, field, kind, obj
+from tiktok_capi.mapping.normalise import sha256_hex
+from tiktok_capi.mapping.pii import has_email, redact_emails, redact_pii
+from tiktok_capi.mapping.properties import build_properties
+from tiktok_capi.mapping.timestamps import event_time
+from tiktok_capi.mapping.user import build_user
+from tiktok_capi.mapping.values import as_bool, as_text, field, kind, obj
 
 __all__ = ["SKIP_REASONS", "map_event"]
 

@@ -12,7 +12,7 @@ from typing import NotRequired, TypedDict
 
 import phonenumbers
 
-from mapping.events import DEFAULT_EVENT_MAP, EventMap
+from tiktok_capi.mapping.events import DEFAULT_EVENT_MAP, EventMap
 
 __all__ = [
     "Mapped",

@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from mapping.events import EventRule
-from mapping.model import TikTokContent, TikTokProperties
-from mapping.pii import has_email, redact_pii
-from mapping.values import as_number, as_quantity, as_text, kind, obj
+from tiktok_capi.mapping.events import EventRule
+from tiktok_capi.mapping.model import TikTokContent, TikTokProperties
+from tiktok_capi.mapping.pii import has_email, redact_pii
+from tiktok_capi.mapping.values import as_number, as_quantity, as_text, kind, obj
 
 __all__ = ["build_properties", "content_from"]
 

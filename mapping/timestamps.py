@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-from mapping.values import kind
+from tiktok_capi.mapping.values import kind
 
 __all__ = ["event_time"]
 

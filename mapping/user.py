@@ -11,10 +11,10 @@ from collections.abc import Callable, Mapping
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
-from mapping import normalise
-from mapping.model import TikTokUser
-from mapping.pii import has_email, has_pii, redact_emails
-from mapping.values import as_text, field, obj
+from tiktok_capi.mapping import normalise
+from tiktok_capi.mapping.model import TikTokUser
+from tiktok_capi.mapping.pii import has_email, has_pii, redact_emails
+from tiktok_capi.mapping.values import as_text, field, obj
 
 __all__ = ["build_user", "ttclid_from_url"]
 

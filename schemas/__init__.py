@@ -5,6 +5,11 @@ every decode); see ``schemas/README.md`` for its design and ``schemas/examples/`
 their encoded bytes.
 """
 
-from schemas.loader import CDP_EVENT_SCHEMA_PATH, EXAMPLES_DIR, SCHEMAS_DIR, cdp_event_schema
+from tiktok_capi.schemas.loader import (
+    CDP_EVENT_SCHEMA_PATH,
+    EXAMPLES_DIR,
+    SCHEMAS_DIR,
+    cdp_event_schema,
+)
 
 __all__ = ["CDP_EVENT_SCHEMA_PATH", "EXAMPLES_DIR", "SCHEMAS_DIR", "cdp_event_schema"]

@@ -1,8 +1,9 @@
 """Build a mypyc-compiled copy of the pure hot path into a directory.
 
-The copy holds the ``mapping`` and ``consumer`` packages whole, with ``mapping/*.py`` and
-``consumer/codec_fast.py`` compiled (the list is build_backend/mypyc_mapping.py's), so that a
-process importing from it runs exactly what a compiled wheel installs.
+The copy holds the ``tiktok_capi.mapping`` and ``tiktok_capi.consumer`` packages whole, with
+``mapping/*.py`` and ``consumer/decode/fast.py`` compiled (the list is
+build_backend/mypyc_mapping.py's), so that a process importing from it runs exactly what a
+compiled wheel installs (``<out>/tiktok_capi/mapping/...``).
 
 For benchmarks and tests, without touching the dev venv::
 
@@ -12,9 +13,11 @@ For benchmarks and tests, without touching the dev venv::
 The module list and compiler options are the wheel build's (build_backend/mypyc_mapping.py).
 The build is skipped when ``<out>/.digest`` matches the copied packages' files, the interpreter
 and mypy (any edit under mapping/ or consumer/ rebuilds it, ~20 s).
-``PYTHONSAFEPATH=1`` keeps ``python -m`` from putting the working directory (and its pure
-packages) ahead of the compiled copy; :func:`environ` returns both variables for a child
-process. Worker processes spawned by the connector inherit the path.
+``PYTHONSAFEPATH=1`` keeps ``python -m`` from putting the working directory ahead of the
+compiled copy; :func:`environ` returns both variables for a child process. The copy's
+``tiktok_capi`` namespace portion comes first on the path, so its packages win over the editable
+install's (which maps the names to the working tree). Worker processes spawned by the connector
+inherit the path.
 """
 
 from __future__ import annotations
@@ -174,7 +177,7 @@ def _compile(work: Path) -> None:
 def _copy_sources(lib: Path) -> None:
     """The packages' sources and data next to the extension modules, as in the wheel."""
     for path in _package_files():
-        target = lib / path.relative_to(ROOT)
+        target = lib / mypyc_mapping.NAMESPACE / path.relative_to(ROOT)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target)
 

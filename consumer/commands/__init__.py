@@ -1,1 +1,1 @@
-"""Sub-commands of the `tiktok-capi` CLI, one module each (see `consumer.cli`)."""
+"""Sub-commands of the `tiktok-capi` CLI, one module each (see `tiktok_capi.consumer.cli`)."""

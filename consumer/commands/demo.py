@@ -27,10 +27,10 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from consumer.demo import DemoError
-from consumer.demo.dataset import create_topic, load_dataset, produce, rebase_timestamps
-from consumer.demo.progress import Progress, wait_drained
-from consumer.demo.services import (
+from tiktok_capi.consumer.demo import DemoError
+from tiktok_capi.consumer.demo.dataset import create_topic, load_dataset, produce, rebase_timestamps
+from tiktok_capi.consumer.demo.progress import Progress, wait_drained
+from tiktok_capi.consumer.demo.services import (
     PARTITIONS,
     SOURCE_TOPIC,
     ConnectorThread,
@@ -40,7 +40,7 @@ from consumer.demo.services import (
     start_destination,
     start_health,
 )
-from consumer.demo.summary import render_summary, summarize, write_summary
+from tiktok_capi.consumer.demo.summary import render_summary, summarize, write_summary
 
 __all__ = [
     "DemoError",
@@ -163,7 +163,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace, out: IO[str], environ: Mapping[str, str]) -> int:
-    from consumer import logs
+    from tiktok_capi.consumer.telemetry import logs
 
     live = live_env(environ) if args.live else None
     output = Path(args.output)
@@ -182,7 +182,7 @@ def _pipeline(
     live: Mapping[str, str] | None,
     stack: contextlib.ExitStack,
 ) -> int:
-    from consumer import logs
+    from tiktok_capi.consumer.telemetry import logs
 
     def say(text: str) -> None:
         out.write(text + "\n")

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Message
 
-    from consumer.settings import Settings
+    from tiktok_capi.consumer.config.settings import Settings
 
 # Environment variables `dlq` reads; everything else `run` needs is irrelevant here.
 _OWN_ENV = ("SOURCE_TOPIC", "RETRY_TOPIC", "DLQ_TOPIC")
@@ -118,7 +118,7 @@ def load_kafka_settings(env: Mapping[str, str]) -> Settings:
     Only ``KAFKA_*`` and the topic variables are read (and validated exactly as `run` does); the
     TikTok fields get inert placeholders that nothing here uses.
     """
-    from consumer.settings import load_settings
+    from tiktok_capi.consumer.config.settings import load_settings
 
     subset = {k: v for k, v in env.items() if k.startswith("KAFKA_") or k in _OWN_ENV}
     subset.update({"TIKTOK_ACCESS_TOKEN": "unused-by-dlq", "TIKTOK_PIXEL_CODE": "unused-by-dlq"})
@@ -126,7 +126,7 @@ def load_kafka_settings(env: Mapping[str, str]) -> Settings:
 
 
 def _settings_or_exit(command: str) -> Settings | None:
-    from consumer.settings import ConfigError
+    from tiktok_capi.consumer.config.settings import ConfigError
 
     try:
         return load_kafka_settings(os.environ)
@@ -138,7 +138,7 @@ def _settings_or_exit(command: str) -> Settings | None:
 def _reader(settings: Settings, group: str) -> Consumer:
     from confluent_kafka import Consumer
 
-    from consumer.kafka_config import consumer_config
+    from tiktok_capi.consumer.config.kafka import consumer_config
 
     conf = consumer_config(settings, group_id=group)
     conf.pop("statistics.interval.ms", None)
@@ -197,7 +197,7 @@ def _header_text(msg: Message, name: str) -> str | None:
 
 def describe(msg: Message) -> dict[str, Any]:
     """What `inspect` shows of one dead-letter record: its headers, never its value."""
-    from consumer import retry_tiers as rt
+    from tiktok_capi.consumer.failures import tiers as rt
 
     def text(name: str) -> str | None:
         return _header_text(msg, name)
@@ -318,7 +318,7 @@ class Replay:
         """Replay up to ``limit`` records (0 = all); returns how many were replayed."""
         from confluent_kafka import OFFSET_BEGINNING, Producer, TopicPartition
 
-        from consumer.kafka_config import producer_config
+        from tiktok_capi.consumer.config.kafka import producer_config
 
         consumer = _reader(self.settings, self.group)
         conf = producer_config(self.settings)
@@ -364,7 +364,7 @@ class Replay:
         """Produce ``messages``, wait for every acknowledgement, commit; returns the count."""
         from confluent_kafka import TopicPartition
 
-        from consumer.retry_tiers import (
+        from tiktok_capi.consumer.failures.tiers import (
             HEADER_ORIGINAL_PARTITION,
             HEADER_ORIGINAL_TOPIC,
             HEADER_PREFIX,

@@ -106,8 +106,8 @@ def register(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from emulator.cli import serve
-    from emulator.config import EmulatorConfig, InvalidFaults, faults_from_mapping
+    from tiktok_capi.emulator.cli import serve
+    from tiktok_capi.emulator.config import EmulatorConfig, InvalidFaults, faults_from_mapping
 
     try:
         faults = faults_from_mapping(

@@ -16,7 +16,7 @@ from collections import Counter
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mapping import MappingSettings
+    from tiktok_capi.mapping import MappingSettings
 
 _DESCRIPTION = """\
 Read CDP (Segment-spec) events as JSON lines from FILE (or stdin) and write, for each
@@ -87,7 +87,7 @@ def _error(message: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from mapping import EventMapError, MappingSettings, load_event_map
+    from tiktok_capi.mapping import EventMapError, MappingSettings, load_event_map
 
     try:
         event_map = load_event_map(args.event_map) if args.event_map else None
@@ -144,8 +144,8 @@ def _map_lines(stream: IO[bytes], settings: MappingSettings, args: argparse.Name
 
     import orjson
 
-    from mapping import Mapped, map_event
-    from mapping.values import kind
+    from tiktok_capi.mapping import Mapped, map_event
+    from tiktok_capi.mapping.values import kind
 
     verbose: bool = args.verbose
 

@@ -37,7 +37,7 @@ broker unreachable for 30 s); 2 on a usage, configuration or schema registry err
 
 Example, with the shipped sample storefront dataset:
   tiktok-capi produce --topic cdp-events --rebase-timestamps \\
-      $(python -c 'from consumer.sample_data import SAMPLE_PATH; print(SAMPLE_PATH)')
+      $(python -c 'from tiktok_capi.consumer.demo.storefront import SAMPLE_PATH as p; print(p)')
 """
 
 
@@ -97,8 +97,8 @@ def producer_config(bootstrap_servers: str, env: Mapping[str, str]) -> dict[str,
     Raises:
         ConfigError: a ``KAFKA_*`` variable sets a property tiktok-capi manages.
     """
-    from consumer import kafka_config
-    from consumer.settings import SecretStr, Settings, _kafka_properties
+    from tiktok_capi.consumer.config import kafka as kafka_config
+    from tiktok_capi.consumer.config.settings import SecretStr, Settings, _kafka_properties
 
     properties = _kafka_properties(env)
     settings = Settings(
@@ -149,7 +149,7 @@ def produce_events(
     """
     from confluent_kafka import KafkaError, Message, Producer
 
-    from consumer.codec import EncodeError, encode_event, frame
+    from tiktok_capi.consumer.decode.codec import EncodeError, encode_event, frame
 
     summary = ProduceSummary()
 
@@ -225,7 +225,7 @@ def _parse_lines(
 
 
 def _run(args: argparse.Namespace) -> int:
-    from consumer.settings import ConfigError
+    from tiktok_capi.consumer.config.settings import ConfigError
 
     if not args.bootstrap_servers:
         print(
@@ -257,7 +257,7 @@ def _run(args: argparse.Namespace) -> int:
     with stream:
         numbered: Iterable[tuple[int, dict[str, Any]]] = _parse_lines(stream, bad)
         if args.rebase_timestamps:
-            from consumer.sample_data import rebase_timestamps
+            from tiktok_capi.consumer.demo.storefront import rebase_timestamps
 
             loaded = list(numbered)
             events = rebase_timestamps([e for _, e in loaded], datetime.now(UTC))
@@ -290,9 +290,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _register(url: str, subject: str) -> int | None:
-    from consumer.codec import RegistryUnavailable, bundled_schema_text
-    from consumer.registry import SchemaRegistryClient, SchemaRejected
-    from consumer.settings import SecretStr
+    from tiktok_capi.consumer.config.settings import SecretStr
+    from tiktok_capi.consumer.decode.codec import RegistryUnavailable, bundled_schema_text
+    from tiktok_capi.consumer.decode.registry import SchemaRegistryClient, SchemaRejected
 
     user_info = os.environ.get("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO")
     auth = SecretStr(user_info) if user_info else None

@@ -42,7 +42,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of `tiktok-capi run`; returns the exit status."""
-    from consumer.settings import ConfigError, load_settings
+    from tiktok_capi.consumer.config.settings import ConfigError, load_settings
 
     try:
         settings = load_settings(os.environ)
@@ -59,12 +59,13 @@ def serve(settings: Any) -> int:
 
     from confluent_kafka import KafkaException
 
-    from consumer import logs, telemetry
-    from consumer.app import EXIT_SETUP_FAILED, Connector
-    from consumer.health import HealthServer
-    from consumer.state import HealthState
-    from consumer.topics import TopicSetupError
-    from mapping import EventMapError, compiled
+    from tiktok_capi.consumer.app import EXIT_SETUP_FAILED, Connector
+    from tiktok_capi.consumer.kafka.topics import TopicSetupError
+    from tiktok_capi.consumer.telemetry import logs
+    from tiktok_capi.consumer.telemetry import setup as telemetry
+    from tiktok_capi.consumer.telemetry.health import HealthServer
+    from tiktok_capi.consumer.telemetry.health_state import HealthState
+    from tiktok_capi.mapping import EventMapError, compiled
 
     logs.configure(settings.log_level, settings.log_format)
     logs.register_secret(settings.tiktok_access_token.get_secret_value())

@@ -1,4 +1,4 @@
-"""The parts of `tiktok-capi demo` (the command itself is `consumer.commands.demo`).
+"""The parts of `tiktok-capi demo` (the command itself is `tiktok_capi.consumer.commands.demo`).
 
 - `dataset`: the shipped storefront dataset, its times moved to now, produced to the broker.
 - `services`: the destination (emulator or TikTok in test mode), the connector settings and the

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from consumer.demo import DemoError
+from tiktok_capi.consumer.demo import DemoError
 
 # TikTok accepts events up to 7 days old; the dataset is squeezed into the last 6 if it spans more.
 _MAX_SPAN = timedelta(days=6)
@@ -54,7 +54,7 @@ def load_dataset(limit: int | None) -> list[dict[str, Any]]:
     More events than it holds are generated with the same seeded generator (same mix of event
     types and shoppers, unique message ids).
     """
-    from consumer import sample_data
+    from tiktok_capi.consumer.demo import storefront as sample_data
 
     events = sample_data.load_events()
     if limit is None:
@@ -99,7 +99,7 @@ def produce(bootstrap: str, topic: str, events: Sequence[Mapping[str, Any]]) -> 
     """
     from confluent_kafka import KafkaError, Message, Producer
 
-    from consumer.codec import encode_event
+    from tiktok_capi.consumer.decode.codec import encode_event
 
     producer = Producer(
         {"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all", "log_level": 3}

@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from consumer.demo import DemoError
-from consumer.demo.services import SOURCE_TOPIC
+from tiktok_capi.consumer.demo import DemoError
+from tiktok_capi.consumer.demo.services import SOURCE_TOPIC
 
 if TYPE_CHECKING:
-    from consumer.demo.services import ConnectorThread
-    from consumer.stats import ConnectorStats
+    from tiktok_capi.consumer.demo.services import ConnectorThread
+    from tiktok_capi.consumer.telemetry.stats import ConnectorStats
 
 
 @dataclass

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from consumer.demo import DemoError
+from tiktok_capi.consumer.demo import DemoError
 
 if TYPE_CHECKING:
-    from consumer.embedded_broker import EmbeddedBroker
-    from consumer.settings import Settings
-    from consumer.state import HealthState
+    from tiktok_capi.consumer.config.settings import Settings
+    from tiktok_capi.consumer.demo.broker import EmbeddedBroker
+    from tiktok_capi.consumer.telemetry.health_state import HealthState
 
 SOURCE_TOPIC = "cdp-events"
 PARTITIONS = 4
@@ -55,7 +55,7 @@ def demo_settings(
     bootstrap: str, destination: Mapping[str, str], *, batch_size: int = 1000
 ) -> Settings:
     """Connector settings for the demo: fast commits and group joins, short retry delays."""
-    from consumer.settings import load_settings
+    from tiktok_capi.consumer.config.settings import load_settings
 
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
@@ -84,7 +84,7 @@ def start_broker(output: Path, stack: contextlib.ExitStack) -> EmbeddedBroker:
     Raises:
         DemoError: the broker did not start.
     """
-    from consumer.embedded_broker import BrokerStartError, EmbeddedBroker
+    from tiktok_capi.consumer.demo.broker import BrokerStartError, EmbeddedBroker
 
     broker = EmbeddedBroker(log_path=output / "broker.log")
     stack.callback(broker.stop)
@@ -98,9 +98,9 @@ def start_broker(output: Path, stack: contextlib.ExitStack) -> EmbeddedBroker:
 def start_health(settings: Settings, stack: contextlib.ExitStack) -> tuple[HealthState, int]:
     """Set up telemetry and start the health and metrics server on a free loopback port (both
     shut down by ``stack``); returns the connector's health state and the server's port."""
-    from consumer import telemetry
-    from consumer.health import HealthServer
-    from consumer.state import HealthState
+    from tiktok_capi.consumer.telemetry import setup as telemetry
+    from tiktok_capi.consumer.telemetry.health import HealthServer
+    from tiktok_capi.consumer.telemetry.health_state import HealthState
 
     stack.callback(telemetry.setup(settings).shutdown)
     state = HealthState()
@@ -145,8 +145,8 @@ def start_destination(
             "the real TikTok Events API in test mode (Ads Manager > Assets > Events > "
             "Web Events > Test Events)",
         )
-    from emulator.config import EmulatorConfig, FaultConfig
-    from emulator.service import Emulator
+    from tiktok_capi.emulator.config import EmulatorConfig, FaultConfig
+    from tiktok_capi.emulator.service import Emulator
 
     token = secrets.token_urlsafe(24)
     record_file = output / RECORD_FILE
@@ -174,7 +174,7 @@ class ConnectorThread:
     """The connector running on a daemon thread, with its failure (if any) kept for the caller."""
 
     def __init__(self, settings: Settings, health: Any) -> None:
-        from consumer.app import Connector
+        from tiktok_capi.consumer.app import Connector
 
         self.connector = Connector(settings, health=health)
         self.failure: BaseException | None = None

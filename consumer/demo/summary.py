@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from consumer.stats import ConnectorStats
+    from tiktok_capi.consumer.telemetry.stats import ConnectorStats
 
 SUMMARY_FILE = "summary.json"
 

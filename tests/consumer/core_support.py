@@ -15,11 +15,11 @@ from typing import Any
 
 import orjson
 
-from consumer.app import Connector
-from consumer.codec import encode_event
-from consumer.sample_data import generate
-from consumer.settings import Settings, load_settings
-from mapping import Mapped, MappingSettings, map_event
+from tiktok_capi.consumer.app import Connector
+from tiktok_capi.consumer.config.settings import Settings, load_settings
+from tiktok_capi.consumer.decode.codec import encode_event
+from tiktok_capi.consumer.demo.storefront import generate
+from tiktok_capi.mapping import Mapped, MappingSettings, map_event
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str, poll: float = 0.05) -> Any:
@@ -163,7 +163,7 @@ def start_process(env: Mapping[str, str], log_path: Any) -> subprocess.Popen[byt
     full.update(env)
     log = open(log_path, "ab")  # noqa: SIM115 - closed by the caller via finish()
     process = subprocess.Popen(
-        [sys.executable, "-m", "consumer", "run"],
+        [sys.executable, "-m", "tiktok_capi.consumer", "run"],
         env=full,
         stdin=subprocess.DEVNULL,
         stdout=log,

@@ -14,8 +14,6 @@ from typing import Any
 
 import pytest
 
-from consumer.retry_tiers import HEADER_ERROR_CLASS, HEADER_ORIGINAL_OFFSET, HEADER_REASON
-from consumer.state import DestinationState, HealthState
 from tests.consumer.core_support import (
     delivered_ids,
     finish,
@@ -28,6 +26,12 @@ from tests.consumer.core_support import (
     start_process,
     wait_for,
 )
+from tiktok_capi.consumer.failures.tiers import (
+    HEADER_ERROR_CLASS,
+    HEADER_ORIGINAL_OFFSET,
+    HEADER_REASON,
+)
+from tiktok_capi.consumer.telemetry.health_state import DestinationState, HealthState
 
 pytestmark = pytest.mark.integration
 
@@ -261,7 +265,7 @@ def test_sigterm_shuts_down_cleanly_within_the_grace_period(
 def test_backpressure_pauses_and_resumes_without_losing_records(
     broker: Any, emulator: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="consumer.pipeline")
+    caplog.set_level(logging.DEBUG, logger="tiktok_capi.consumer.loop.pipeline")
     topic = broker.unique_topic("core-backpressure", partitions=2)
     group = broker.unique_group("core-backpressure")
     # A destination slower than a second per request: the excess lasts, partitions get paused.

@@ -23,10 +23,10 @@ from typing import Any
 import httpx
 import pytest
 
-from consumer.codec import encode_event
-from consumer.embedded_broker import free_port
-from emulator import Emulator, EmulatorConfig
 from tests.fixtures.otlp import OtlpCollector
+from tiktok_capi.consumer.decode.codec import encode_event
+from tiktok_capi.consumer.demo.broker import free_port
+from tiktok_capi.emulator import Emulator, EmulatorConfig
 
 pytestmark = pytest.mark.integration
 
@@ -173,7 +173,7 @@ def test_no_pii_or_token_in_logs_or_metrics(
     log_path = tmp_path / "run.log"
     with log_path.open("w") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "consumer", "run"],
+            [sys.executable, "-m", "tiktok_capi.consumer", "run"],
             cwd=ROOT,
             env=env,
             stdout=log_file,

@@ -1,8 +1,9 @@
 """docker-compose.yml: valid against the Compose specification, and consistent with the code.
 
-The consumer's variables must be settings `tiktok-capi run` knows (consumer.settings.OPTIONS or
-the KAFKA_* passthrough) and load; the project services' commands must parse with the real CLI
-parser; the names, topics, URLs, tokens and ports the services share must agree.
+The consumer's variables must be settings `tiktok-capi run` knows
+(tiktok_capi.consumer.config.settings.OPTIONS or the KAFKA_* passthrough) and load; the project
+services' commands must parse with the real CLI parser; the names, topics, URLs, tokens and ports
+the services share must agree.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from consumer.cli import build_parser
-from consumer.settings import OPTIONS, load_settings, parse_duration
 from tests.deploy.chart import ROOT
+from tiktok_capi.consumer.cli import build_parser
+from tiktok_capi.consumer.config.settings import OPTIONS, load_settings, parse_duration
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 COMPOSE_TEXT = COMPOSE_FILE.read_text(encoding="utf-8")
@@ -138,8 +139,10 @@ def test_producer_fills_the_topic_the_consumer_reads() -> None:
 def test_producer_reads_the_dataset_shipped_in_the_image() -> None:
     path = SERVICES["producer"]["command"][-1]
     assert path.startswith(SITE_PACKAGES)
-    relative = path[len(SITE_PACKAGES) :]
-    assert relative.startswith("consumer/data/")
+    installed = path[len(SITE_PACKAGES) :]
+    assert installed.startswith("tiktok_capi/"), "the project installs under tiktok_capi/"
+    relative = installed[len("tiktok_capi/") :]
+    assert relative.startswith("consumer/demo/data/")
     assert (ROOT / relative).is_file(), f"{relative} is not in the repository"
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     assert "python -m venv /opt/venv" in dockerfile and "python:3.11." in dockerfile

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from consumer.settings import OPTIONS
 from tests.deploy.chart import ROOT
 from tests.deploy.dockerfile_lint import lint, parse
+from tiktok_capi.consumer.config.settings import OPTIONS
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
 INSTRUCTIONS = parse(DOCKERFILE)

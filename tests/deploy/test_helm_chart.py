@@ -17,7 +17,6 @@ import helm_python as helm
 import pytest
 from kubernetes_validate import utils as kv
 
-from consumer.settings import OPTIONS, parse_duration
 from tests.deploy.chart import (
     CHART_DIR,
     CI_VALUES,
@@ -31,6 +30,7 @@ from tests.deploy.chart import (
     render,
     render_text,
 )
+from tiktok_capi.consumer.config.settings import OPTIONS, parse_duration
 
 CI_IDS = [p.stem for p in CI_VALUES]
 
@@ -168,7 +168,7 @@ def test_configmap_is_valid_connector_configuration(
     case: tuple[dict[str, Any], list[Manifest]],
 ) -> None:
     """Every key is a variable `tiktok-capi run` knows, and the whole set loads."""
-    from consumer.settings import load_settings
+    from tiktok_capi.consumer.config.settings import load_settings
 
     _, manifests = case
     data = _config(manifests)
@@ -191,7 +191,7 @@ def test_every_setting_reachable_from_the_chart(chart: helm.Chart) -> None:
 
 
 def test_kafka_properties_become_kafka_env(chart: helm.Chart) -> None:
-    from consumer.settings import load_settings
+    from tiktok_capi.consumer.config.settings import load_settings
 
     values = load_values(CHART_DIR / "ci" / "keda-values.yaml")
     data = _config(render(chart, values))
@@ -203,7 +203,7 @@ def test_kafka_properties_become_kafka_env(chart: helm.Chart) -> None:
 def test_event_map_is_mounted_and_parses(chart: helm.Chart) -> None:
     import json
 
-    from mapping.events import parse_event_map
+    from tiktok_capi.mapping.events import parse_event_map
 
     manifests = render(chart, load_values(CHART_DIR / "ci" / "keda-values.yaml"))
     event_map = next(m for m in of_kind(manifests, "ConfigMap") if "event-map.json" in m["data"])

@@ -1,7 +1,8 @@
-"""values.yaml, values.schema.json and the render-time rules, derived from consumer.settings.
+"""values.yaml, values.schema.json and the render-time rules, derived from the settings.
 
 The `config` block lists the connector's tuning variables: its keys, defaults and the schema's
-descriptions must match `consumer.settings.OPTIONS`, so the chart cannot drift from the code.
+descriptions must match `tiktok_capi.consumer.config.settings.OPTIONS`, so the chart cannot drift
+from the code.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import helm_python as helm
 import pytest
 import yaml
 
-from consumer.settings import OPTIONS
 from tests.deploy.chart import (
     CHART_DIR,
     chart_owned_env,
@@ -25,6 +25,7 @@ from tests.deploy.chart import (
     render,
     required_values,
 )
+from tiktok_capi.consumer.config.settings import OPTIONS
 
 VALUES_TEXT = (CHART_DIR / "values.yaml").read_text(encoding="utf-8")
 VALUES = yaml.safe_load(VALUES_TEXT)
@@ -56,7 +57,9 @@ def chart() -> Iterator[helm.Chart]:
 
 def test_config_block_lists_every_tuning_option() -> None:
     owned = chart_owned_env()
-    assert owned <= set(BY_ENV), "the chart sets a variable consumer.settings does not know"
+    assert owned <= set(BY_ENV), (
+        "the chart sets a variable tiktok_capi.consumer.config.settings does not know"
+    )
     tuning = {o.env for o in OPTIONS if o.env not in owned and not o.env.startswith("KAFKA_")}
     assert set(VALUES["config"]) == tuning
     assert {o.env for o in OPTIONS} == owned | tuning | {

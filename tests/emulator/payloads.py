@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import orjson
 
-from emulator.contract import TRACK_PATH
-from emulator.service import Emulator
+from tiktok_capi.emulator.contract import TRACK_PATH
+from tiktok_capi.emulator.service import Emulator
 
 HASH = hashlib.sha256(b"someone@example.com").hexdigest()
 

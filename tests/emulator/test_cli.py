@@ -15,11 +15,11 @@ import httpx
 import orjson
 import pytest
 
-from consumer.cli import main
-from emulator.cli import serve
-from emulator.config import EmulatorConfig
-from emulator.contract import TRACK_PATH
 from tests.emulator.payloads import track_request, web_event
+from tiktok_capi.consumer.cli import main
+from tiktok_capi.emulator.cli import serve
+from tiktok_capi.emulator.config import EmulatorConfig
+from tiktok_capi.emulator.contract import TRACK_PATH
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,12 @@ from typing import Any
 
 import pytest
 
-from emulator.config import EmulatorConfig, FaultConfig, InvalidFaults, faults_from_mapping
+from tiktok_capi.emulator.config import (
+    EmulatorConfig,
+    FaultConfig,
+    InvalidFaults,
+    faults_from_mapping,
+)
 
 
 def test_every_fault_is_off_by_default() -> None:

@@ -18,10 +18,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.fastcheck import data_ok
-from emulator.validate import Batch, Rejection, Validator, _Invalid
 from tests.emulator.payloads import HASH, track_request, web_event
 from tests.emulator.test_validate_paths import INTERESTING, PATHS
+from tiktok_capi.emulator.fastcheck import data_ok
+from tiktok_capi.emulator.validate import Batch, Rejection, Validator, _Invalid
 
 NOW = int(time.time())
 MAX_AGE, MAX_FUTURE = 7 * 86400, 300

@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from emulator.config import FaultConfig, InvalidFaults
-from emulator.service import Emulator
 from tests.emulator.payloads import post, track_request, web_event
+from tiktok_capi.emulator.config import FaultConfig, InvalidFaults
+from tiktok_capi.emulator.service import Emulator
 
 
 def _ok_request() -> dict[str, Any]:

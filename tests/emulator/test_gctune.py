@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from emulator.gctune import YOUNG_THRESHOLD, tuned_for_serving
+from tiktok_capi.emulator.gctune import YOUNG_THRESHOLD, tuned_for_serving
 
 
 def test_settings_apply_inside_and_are_restored_after() -> None:

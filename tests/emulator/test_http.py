@@ -12,9 +12,9 @@ import httpx
 import orjson
 import pytest
 
-from emulator.contract import TRACK_PATH
-from emulator.service import Emulator
 from tests.emulator.payloads import post, track_request, web_event
+from tiktok_capi.emulator.contract import TRACK_PATH
+from tiktok_capi.emulator.service import Emulator
 
 
 def test_success_is_code_0_with_a_unique_request_id(
@@ -123,7 +123,7 @@ def test_the_emulator_is_a_context_manager() -> None:
 
 
 def test_the_token_is_not_in_the_config_repr() -> None:
-    from emulator.config import EmulatorConfig
+    from tiktok_capi.emulator.config import EmulatorConfig
 
     assert "s3cret" not in repr(EmulatorConfig(token="s3cret"))
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import orjson
 
-from emulator.service import Emulator
 from tests.emulator.payloads import post, track_request, web_event
+from tiktok_capi.emulator.service import Emulator
 
 
 def test_accepted_events_are_kept_with_their_request_id(

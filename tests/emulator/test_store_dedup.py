@@ -8,9 +8,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.contract import STANDARD_EVENTS
-from emulator.store import Store
-from emulator.validate import Batch
+from tiktok_capi.emulator.contract import STANDARD_EVENTS
+from tiktok_capi.emulator.store import Store
+from tiktok_capi.emulator.validate import Batch
 
 EVENTS = st.fixed_dictionaries(
     {"event": st.sampled_from(["ViewContent", "AddToCart", "MyCustom"])},

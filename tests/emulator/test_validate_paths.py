@@ -15,8 +15,8 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.validate import Batch, Rejection, Validator
 from tests.emulator.payloads import HASH, track_request, web_event
+from tiktok_capi.emulator.validate import Batch, Rejection, Validator
 
 NOW = int(time.time())
 PATHS = [

@@ -15,8 +15,8 @@ import httpx
 import orjson
 import pytest
 
-from emulator.service import Emulator
 from tests.emulator.payloads import HASH, post, track_request, web_event
+from tiktok_capi.emulator.service import Emulator
 
 Mutation = Callable[[dict[str, Any]], None]
 # The cases are built at collection time; the emulator's clock is pinned to the same instant so a

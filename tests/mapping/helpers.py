@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from mapping import Mapped, MappingResult, MappingSettings, Skipped, map_event
+from tiktok_capi.mapping import Mapped, MappingResult, MappingSettings, Skipped, map_event
 
 NOW = 1_764_000_000.75  # 2025-11-24T16:00:00.75Z
 SETTINGS = MappingSettings()

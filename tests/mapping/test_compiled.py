@@ -1,6 +1,6 @@
 """The opt-in mypyc build of the hot path behaves exactly like the pure modules.
 
-Compiled: ``mapping/`` and ``consumer/codec_fast.py`` (the Avro fast reader).
+Compiled: ``mapping/`` and ``consumer/decode/fast.py`` (the Avro fast reader).
 
 The compiled copy is built once (``tools.compile_mapping`` into ``.build/compiled``, skipped
 when its digest matches the sources; ~15 s otherwise). Then the whole ``tests/mapping`` suite and
@@ -26,16 +26,16 @@ from typing import Any
 import orjson
 import pytest
 
-import mapping
-from consumer.sample_data import generate
-from mapping import (
+from tests.mapping.helpers import NOW
+from tiktok_capi import mapping
+from tiktok_capi.consumer.demo.storefront import generate
+from tiktok_capi.mapping import (
     DEFAULT_EVENT_MAP,
     Mapped,
     MappingSettings,
     map_event,
     parse_event_map,
 )
-from tests.mapping.helpers import NOW
 from tools.compile_mapping import ROOT, build, compiler_missing, environ
 
 MISSING = compiler_missing()
@@ -50,7 +50,8 @@ import json, os, sys
 
 def pytest_sessionfinish(session, exitstatus):
     files = {name: getattr(module, "__file__", None) for name, module in list(sys.modules.items())
-             if name in ("mapping", "consumer.codec_fast") or name.startswith("mapping.")}
+             if name in ("tiktok_capi.mapping", "tiktok_capi.consumer.decode.fast")
+             or name.startswith("tiktok_capi.mapping.")}
     with open(os.environ["COMPILED_PROBE_OUT"], "w") as out:
         json.dump(files, out)
 """
@@ -71,7 +72,7 @@ def test_mapping_suite_passes_against_the_compiled_package(compiled: Path, tmp_p
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "compiled_probe",
          # append: pytest must not put the repo (and its pure mapping/) first on sys.path
          "--import-mode=append", "tests/mapping", f"--ignore={THIS}",
-         "tests/consumer/test_codec_fast.py", "tests/consumer/test_codec.py"],
+         "tests/consumer/decode/test_fast.py", "tests/consumer/decode/test_codec.py"],
         cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
         timeout=240, check=False,
     )  # fmt: skip
@@ -79,11 +80,11 @@ def test_mapping_suite_passes_against_the_compiled_package(compiled: Path, tmp_p
     assert " passed" in done.stdout
     files = json.loads(report.read_text(encoding="utf-8"))
     expected = {
-        "mapping",
-        "mapping.mapper",
-        "mapping.user",
-        "mapping.values",
-        "consumer.codec_fast",
+        "tiktok_capi.mapping",
+        "tiktok_capi.mapping.mapper",
+        "tiktok_capi.mapping.user",
+        "tiktok_capi.mapping.values",
+        "tiktok_capi.consumer.decode.fast",
     }
     assert expected <= files.keys()
     assert all(str(path).endswith(EXTENSION) for path in files.values()), files
@@ -125,7 +126,7 @@ def test_one_definition_of_the_build() -> None:
         r for r in dev if r.startswith("mypy==")
     ]
     assert mypyc_mapping.sources() == sorted(
-        [*(f"mapping/{p.name}" for p in (ROOT / "mapping").glob("*.py")), "consumer/codec_fast.py"]
+        [*(f"mapping/{p.name}" for p in (ROOT / "mapping").glob("*.py")), "consumer/decode/fast.py"]
     )
     assert [mypyc_mapping.enabled({"TIKTOK_CAPI_MYPYC": v}) for v in ("1", "true", "0", "")] == [
         True,
@@ -137,7 +138,11 @@ def test_one_definition_of_the_build() -> None:
 
 def dump(path: str) -> None:
     """Child side of the differential test: the compiled package's outcomes, as JSON."""
-    files = [m.__file__ or "" for n, m in list(sys.modules.items()) if n.startswith("mapping.")]
+    files = [
+        m.__file__ or ""
+        for n, m in list(sys.modules.items())
+        if n.startswith("tiktok_capi.mapping.")
+    ]
     assert files and all(f.endswith(EXTENSION) for f in files), files
     result = {"compiled": mapping.compiled(), "outcomes": outcomes()}
     Path(path).write_text(json.dumps(result), encoding="utf-8")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mapping import (
+from tests.mapping.helpers import mapped, skipped, track
+from tiktok_capi.mapping import (
     DEFAULT_EVENT_MAP,
     PAGE_KEY,
     EventMap,
@@ -17,7 +18,6 @@ from mapping import (
     load_event_map,
     parse_event_map,
 )
-from tests.mapping.helpers import mapped, skipped, track
 
 SPEC_TABLE = [
     ("Order Completed", "CompletePayment"),

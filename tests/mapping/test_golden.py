@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import pytest
 
-from mapping import Mapped, MappingSettings, map_event, parse_event_map
+from tiktok_capi.mapping import Mapped, MappingSettings, map_event, parse_event_map
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 CASES = sorted(GOLDEN.glob("*.json"))

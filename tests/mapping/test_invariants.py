@@ -16,9 +16,9 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mapping import DEFAULT_EVENT_MAP, Mapped, MappingSettings, Skipped, map_event
-from mapping.normalise import hash_email, hash_name, hash_zip, location
 from tests.mapping.helpers import NOW
+from tiktok_capi.mapping import DEFAULT_EVENT_MAP, Mapped, MappingSettings, Skipped, map_event
+from tiktok_capi.mapping.normalise import hash_email, hash_name, hash_zip, location
 
 SETTINGS = MappingSettings()
 HASHED = ("external_id", "email", "phone", "first_name", "last_name", "zip_code")

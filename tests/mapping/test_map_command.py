@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 import pytest
 
-from consumer.cli import main
 from tests.mapping.helpers import sha
+from tiktok_capi.consumer.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 ORDER = {

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from mapping import MappingSettings
 from tests.mapping.helpers import get, mapped, sha
+from tiktok_capi.mapping import MappingSettings
 
 PAGE = {"url": "https://shop.example/"}
 HEX = "a" * 64

@@ -1,0 +1,496 @@
+"""The HTTP side of delivery: one batch of encoded TikTok events in, a :class:`BatchOutcome` out.
+
+:class:`HttpSender` implements :class:`~tiktok_capi.consumer.delivery.base.Sender` over one pooled,
+thread-safe ``httpx.Client`` shared by the sender threads. For each batch it:
+
+1. builds the request body by joining the pre-encoded events between a pre-encoded envelope
+   (no parsing or re-encoding of events);
+2. waits for the shared client-side rate limit, posts, and classifies the answer
+   (:mod:`tiktok_capi.consumer.delivery.answers`);
+3. retries throttling and transient failures after a backoff
+(:mod:`tiktok_capi.consumer.delivery.backoff`;
+   ``Retry-After`` honoured, capped) within one retry budget per batch; past it the events not
+   yet delivered are ``failed`` (the caller sends them to a retry tier);
+4. when TikTok rejects the request's content (40000/40002/40062), dead-letters the event the
+   message names (``data.N...``) and resends the rest, or, when no event is named (and for
+   40061), sends the halves separately until every rejected event stands alone;
+5. on an auth or configuration answer stops at once: what is not delivered is ``held`` and
+   ``destination_down`` says why (the caller pauses and calls :meth:`HttpSender.probe`).
+
+The access token is a default header of the client and appears nowhere else: not in logs,
+messages, exceptions or span attributes. Event bodies (hashed PII, IPs, user agents) are never
+logged either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import socket
+import ssl
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from importlib import metadata
+from typing import Any, Final
+
+import httpcore
+import httpx
+import orjson
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, StatusCode
+
+from tiktok_capi.consumer.config.settings import Settings
+from tiktok_capi.consumer.delivery.answers import (
+    Classifier,
+    DestinationDownError,
+    InvalidEventsError,
+    RetryableError,
+    SenderClosedError,
+    SendError,
+    SplitBatchError,
+    from_transport_error,
+    parse_answer,
+    parse_retry_after,
+)
+from tiktok_capi.consumer.delivery.backoff import RetryPolicy, Waiter
+from tiktok_capi.consumer.delivery.base import BatchOutcome, ErrorInfo
+from tiktok_capi.consumer.delivery.ratelimit import RateLimiter
+from tiktok_capi.consumer.telemetry.metrics import (
+    BATCH_SIZE,
+    IN_FLIGHT_REQUESTS,
+    REQUEST_DURATION,
+    REQUESTS,
+    THROTTLE_WAIT_DURATION,
+    THROTTLE_WAITS,
+)
+
+__all__ = ["HttpSender", "envelope"]
+
+log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("tiktok_capi")
+
+_PARTIAL_SUCCESS: Final = 20001
+_BACKOFF: Final = {"cause": "backoff"}
+_CLOSED: Final = ErrorInfo(error_class="transient", message="sender closed before delivery")
+
+
+def _version() -> str:
+    try:
+        return metadata.version("tiktok-capi")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0"
+
+
+def envelope(settings: Settings) -> tuple[bytes, bytes]:
+    """The bytes before and after the comma-joined events of every request body."""
+    head = b'{"event_source":"web","event_source_id":' + orjson.dumps(settings.tiktok_pixel_code)
+    if settings.tiktok_test_event_code:
+        head += b',"test_event_code":' + orjson.dumps(settings.tiktok_test_event_code)
+    return head + b',"data":[', b"]}"
+
+
+class _Batch:
+    """Book-keeping of one ``deliver`` call."""
+
+    __slots__ = ("events", "invalid", "links", "request_ids", "requests", "retries", "retries_left")
+
+    def __init__(self, events: Sequence[bytes], links: Sequence[Any], retries: int) -> None:
+        self.events = events
+        self.links = links
+        self.invalid: list[tuple[int, ErrorInfo]] = []
+        self.request_ids: list[str] = []
+        self.requests = 0
+        self.retries = 0
+        self.retries_left = retries
+
+
+class HttpSender:
+    """Delivers batches to the Events API; thread-safe (one instance shared by sender threads).
+
+    Args:
+        settings: endpoint, token, pixel, pool size, timeouts, retry budget and rate limit.
+        transport: an httpx transport to use instead of the network (``httpx.MockTransport``
+            in unit tests); by default a pooled ``httpx.HTTPTransport`` sized for
+            ``MAX_IN_FLIGHT_REQUESTS``.
+        clock: monotonic seconds, for the rate limit and request durations.
+        sleep: replaces the interruptible wait of backoffs and rate limits (tests).
+        classifier: the answer code table
+        (:class:`~tiktok_capi.consumer.delivery.answers.Classifier`).
+        rand: [0, 1) draws for backoff jitter.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] | None = None,
+        classifier: Classifier | None = None,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self._url = settings.track_url
+        self._head, self._tail = envelope(settings)
+        self._policy = RetryPolicy.from_settings(settings)
+        self._classifier = classifier if classifier is not None else Classifier()
+        self._clock = clock
+        self._rand = rand
+        self._waiter = Waiter(sleep)
+        self._limiter = RateLimiter(settings.rate_limit_rps, clock=clock, waiter=self._waiter)
+        # One connection per in-flight request, plus one for the auth probe. The pool is built
+        # by the client (not passed as a transport) so HTTPS_PROXY/NO_PROXY are honoured.
+        size = settings.max_in_flight_requests + 1
+        self._client = httpx.Client(
+            transport=transport,
+            limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+            timeout=httpx.Timeout(settings.request_timeout_s, connect=settings.connect_timeout_s),
+            headers={
+                "Access-Token": settings.tiktok_access_token.get_secret_value(),
+                "Content-Type": "application/json",
+                "User-Agent": f"tiktok-capi/{_version()}",
+            },
+            follow_redirects=False,
+        )
+        self._sockets = _AbortableBackend()
+        if transport is None:
+            self._sockets.install(self._client)
+
+    # --- Sender protocol ----------------------------------------------------------------------
+
+    def deliver(self, events: Sequence[bytes], links: Sequence[Any] = ()) -> BatchOutcome:
+        """Send ``events`` and say what became of each; see :class:`.base.Sender`.
+
+        Every index of ``events`` ends in exactly one of ``delivered``, ``invalid``, ``failed``
+        and ``held``. Never raises for HTTP or TikTok errors.
+        """
+        if not events:
+            return BatchOutcome()
+        batch = _Batch(events, links, self._policy.retries)
+        pending: deque[list[int]] = deque([list(range(len(events)))])
+        delivered: list[int] = []
+        failed: list[int] = []
+        held: list[int] = []
+        failure: ErrorInfo | None = None
+        down: ErrorInfo | None = None
+        while pending:
+            indexes = pending.popleft()
+            try:
+                request_id = self._send(batch, indexes)
+            except InvalidEventsError as exc:
+                self._isolate(batch, indexes, exc, pending)
+                continue
+            except RetryableError as exc:
+                failure = exc.info
+                failed = _rest(indexes, pending)
+                log.warning(
+                    "giving up on %d events after %d requests (code %s, request_id %s): %s",
+                    len(failed),
+                    batch.requests,
+                    exc.info.code,
+                    exc.info.request_id,
+                    exc.info.message,
+                )
+                break
+            except DestinationDownError as exc:
+                down = exc.info
+                held = _rest(indexes, pending)
+                log.error(
+                    "destination down (%s, code %s, HTTP %s, request_id %s): %s; holding %d events",
+                    exc.info.error_class,
+                    exc.info.code,
+                    exc.info.http_status,
+                    exc.info.request_id,
+                    exc.info.message,
+                    len(held),
+                )
+                break
+            except SenderClosedError:
+                held = _rest(indexes, pending)
+                break
+            delivered.extend(indexes)
+            if request_id is not None:
+                batch.request_ids.append(request_id)
+        return BatchOutcome(
+            delivered=tuple(sorted(delivered)),
+            invalid=tuple(sorted(batch.invalid, key=lambda item: item[0])),
+            failed=tuple(sorted(failed)),
+            failure=failure,
+            held=tuple(sorted(held)),
+            destination_down=down,
+            requests=batch.requests,
+            request_ids=tuple(batch.request_ids),
+        )
+
+    def probe(self) -> ErrorInfo | None:
+        """Post a request without events; the error when the token or pixel is refused.
+
+        TikTok checks the token and the pixel before the body, so any other answer (even
+        "data must not be empty") means they work. The probe bypasses the rate limit.
+        """
+        body = self._head + self._tail
+        try:
+            self._post(body, 0, (), span_name="tiktok.probe")
+        except DestinationDownError as exc:
+            return exc.info
+        except SendError:
+            return None
+        return None
+
+    def close(self) -> None:
+        """End pending backoffs, rate-limit waits and requests in flight; close the pool.
+
+        The events of the batches cut short are ``held`` (not delivered as far as we know).
+        """
+        self._waiter.interrupt()
+        self._sockets.abort()
+        self._client.close()
+
+    def __enter__(self) -> HttpSender:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- one subset of the batch -------------------------------------------------------------
+
+    def _send(self, batch: _Batch, indexes: list[int]) -> str | None:
+        """Send the events at ``indexes``, retrying within the batch's budget.
+
+        Returns TikTok's request id. Raises InvalidEventsError, DestinationDownError,
+        SenderClosedError, or the last RetryableError when the budget is spent.
+        """
+        events = batch.events
+        if len(indexes) == len(events):
+            body = self._head + b",".join(events) + self._tail
+        else:
+            body = self._head + b",".join([events[i] for i in indexes]) + self._tail
+        while True:
+            if not self._limiter.acquire():
+                raise SenderClosedError(_CLOSED)
+            batch.requests += 1
+            try:
+                return self._post(body, len(indexes), batch.links)
+            except RetryableError as exc:
+                if batch.retries_left <= 0 or self._waiter.interrupted:
+                    raise
+                batch.retries_left -= 1
+                batch.retries += 1
+                delay = self._policy.delay(
+                    batch.retries, retry_after_s=exc.info.retry_after_s, rand=self._rand
+                )
+                log.info(
+                    "retrying %d events in %.2fs (%s, code %s, HTTP %s, request_id %s): %s",
+                    len(indexes),
+                    delay,
+                    exc.info.error_class,
+                    exc.info.code,
+                    exc.info.http_status,
+                    exc.info.request_id,
+                    exc.info.message,
+                )
+                THROTTLE_WAITS.add(1, _BACKOFF)
+                THROTTLE_WAIT_DURATION.add(delay, _BACKOFF)
+                if not self._waiter.wait(delay):
+                    raise SenderClosedError(_CLOSED) from exc
+
+    def _isolate(
+        self,
+        batch: _Batch,
+        indexes: list[int],
+        exc: InvalidEventsError,
+        pending: deque[list[int]],
+    ) -> None:
+        """Find the rejected events of ``indexes``: dead-letter one, queue the rest to resend."""
+        blamed = None if isinstance(exc, SplitBatchError) else exc.event_index
+        if len(indexes) == 1 or (blamed is not None and blamed < len(indexes)):
+            at = 0 if len(indexes) == 1 else blamed
+            assert at is not None
+            batch.invalid.append((indexes[at], exc.info))
+            log.warning(
+                "TikTok rejected an event (code %s, request_id %s): %s",
+                exc.info.code,
+                exc.info.request_id,
+                exc.info.message,
+            )
+            rest = indexes[:at] + indexes[at + 1 :]
+            if rest:
+                pending.appendleft(rest)
+            return
+        half = len(indexes) // 2
+        pending.appendleft(indexes[half:])
+        pending.appendleft(indexes[:half])
+
+    # --- one HTTP request --------------------------------------------------------------------
+
+    def _post(
+        self, body: bytes, size: int, links: Sequence[Any], span_name: str = "tiktok.track"
+    ) -> str | None:
+        """One POST; TikTok's request id on success, else raises the classified SendError."""
+        probe = span_name != "tiktok.track"
+        error: SendError | None = None
+        status: int | None = None
+        code: int | None = None
+        request_id: str | None = None
+        with _tracer.start_as_current_span(
+            span_name,
+            kind=SpanKind.CLIENT,
+            links=list(links) if links else None,
+            attributes={"http.request.method": "POST", "tiktok.batch_size": size},
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            if not probe:
+                IN_FLIGHT_REQUESTS.add(1)
+                BATCH_SIZE.record(size)
+            started = self._clock()
+            try:
+                response = self._client.post(self._url, content=body)
+            except httpx.HTTPError as exc:
+                if self._waiter.interrupted:
+                    raise SenderClosedError(_CLOSED) from exc
+                error = from_transport_error(exc)
+            except RuntimeError as exc:  # the client was closed under this request
+                if self._waiter.interrupted:
+                    raise SenderClosedError(_CLOSED) from exc
+                raise
+            else:
+                status = response.status_code
+                answer = parse_answer(response.content)
+                if answer is not None:
+                    code, request_id = answer.code, answer.request_id
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                error = self._classifier.error(status, answer, retry_after)
+                if error is None and code == _PARTIAL_SUCCESS and answer is not None:
+                    log.warning(
+                        "partial success (code %s, request_id %s): %s",
+                        code,
+                        request_id,
+                        answer.message,
+                    )
+            finally:
+                if not probe:
+                    IN_FLIGHT_REQUESTS.add(-1)
+            outcome = "ok" if error is None else error.info.error_class
+            if not probe:
+                label = str(code if code is not None else status if status is not None else "none")
+                REQUESTS.add(1, {"outcome": outcome, "code": label})
+                REQUEST_DURATION.record(self._clock() - started, {"outcome": outcome})
+            span.set_attribute("tiktok.outcome", outcome)
+            if code is not None:
+                span.set_attribute("tiktok.code", code)
+            if request_id is not None:
+                span.set_attribute("tiktok.request_id", request_id)
+            if status is not None:
+                span.set_attribute("http.response.status_code", status)
+            if error is not None:
+                span.set_status(StatusCode.ERROR, error.info.message)
+        if error is not None:
+            raise error
+        return request_id
+
+
+class _TrackedStream(httpcore.NetworkStream):
+    """A network stream that registers itself (and its TLS successor) for :meth:`abort`."""
+
+    def __init__(self, inner: httpcore.NetworkStream, backend: _AbortableBackend) -> None:
+        self._inner = inner
+        self._backend = backend
+        backend.track(self)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        return _TrackedStream(
+            self._inner.start_tls(ssl_context, server_hostname, timeout), self._backend
+        )
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _AbortableBackend(httpcore.NetworkBackend):
+    """httpcore's sync backend, plus :meth:`abort`: shut every open socket down.
+
+    Closing an httpx client does not wake a thread blocked reading a response (closing a file
+    descriptor does not interrupt ``recv`` on Linux); shutting the socket down does, so
+    :meth:`HttpSender.close` need not wait for slow answers up to the request timeout.
+    """
+
+    def __init__(self) -> None:
+        self._backend = httpcore.SyncBackend()
+        self._streams: weakref.WeakSet[_TrackedStream] = weakref.WeakSet()
+        self._lock = threading.Lock()
+
+    def install(self, client: httpx.Client) -> None:
+        """Use this backend in the client's connection pools (default transport and proxies).
+
+        httpx has no public seam for the network backend; when its internals change, this does
+        nothing and close() falls back to waiting for the request timeout.
+        """
+        transports = [getattr(client, "_transport", None)]
+        transports += list(getattr(client, "_mounts", {}).values())
+        for transport in transports:
+            pool = getattr(transport, "_pool", None)
+            if isinstance(pool, httpcore.ConnectionPool) and hasattr(pool, "_network_backend"):
+                pool._network_backend = self
+
+    def track(self, stream: _TrackedStream) -> None:
+        with self._lock:
+            self._streams.add(stream)
+
+    def abort(self) -> None:
+        """Shut down every socket still open: blocked reads and writes fail at once."""
+        with self._lock:
+            streams = list(self._streams)
+        for stream in streams:
+            sock = stream.get_extra_info("socket")
+            if isinstance(sock, socket.socket):
+                with contextlib.suppress(OSError):  # already closed
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _TrackedStream(stream, self)
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._backend.connect_unix_socket(path, timeout, socket_options)
+        return _TrackedStream(stream, self)
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+def _rest(indexes: list[int], pending: deque[list[int]]) -> list[int]:
+    """``indexes`` and every queued subset, emptying the queue."""
+    rest = list(indexes)
+    while pending:
+        rest.extend(pending.popleft())
+    return rest

@@ -1,0 +1,92 @@
+"""`tiktok-capi run`: configuration errors are one clear line and exit status 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from tiktok_capi.consumer.cli import main
+
+
+def _run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "TIKTOK_"))}
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "tiktok_capi.consumer", "run"],
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_missing_required_variable_is_one_line_and_exit_2() -> None:
+    result = _run({"TIKTOK_ACCESS_TOKEN": "tok", "TIKTOK_PIXEL_CODE": "P"})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "KAFKA_BOOTSTRAP_SERVERS" in lines[0]
+
+
+def test_bad_value_names_the_variable_and_hides_secrets() -> None:
+    result = _run(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+            "TIKTOK_ACCESS_TOKEN": "super-secret-token-value",
+            "TIKTOK_PIXEL_CODE": "P",
+            "BATCH_SIZE": "5000",
+        }
+    )
+    assert result.returncode == 2
+    assert "BATCH_SIZE" in result.stderr
+    assert "super-secret-token-value" not in result.stderr + result.stdout
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_help_describes_the_configuration(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for word in ("KAFKA_BOOTSTRAP_SERVERS", "TIKTOK_ACCESS_TOKEN", "SIGTERM", "SHUTDOWN_GRACE"):
+        assert word in out
+
+
+@pytest.mark.integration
+def test_missing_source_topic_fails_start_up_with_status_1(broker: Any) -> None:
+    result = _run(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+            "SOURCE_TOPIC": f"never-created-{broker.unique_group('x')}",
+            "TIKTOK_ACCESS_TOKEN": "tok",
+            "TIKTOK_PIXEL_CODE": "P",
+            "HEALTH_PORT": "0",
+            "HEALTH_HOST": "127.0.0.1",
+            "LOG_FORMAT": "json",
+        }
+    )
+    assert result.returncode == 1
+    assert "cannot start" in result.stderr
+    assert "does not exist" in result.stderr
+
+
+def test_rejected_kafka_property_fails_start_up_with_status_1() -> None:
+    result = _run(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
+            "KAFKA_NOT_A_REAL_PROPERTY": "1",
+            "TIKTOK_ACCESS_TOKEN": "tok",
+            "TIKTOK_PIXEL_CODE": "P",
+            "HEALTH_PORT": "0",
+            "HEALTH_HOST": "127.0.0.1",
+            "LOG_FORMAT": "json",
+        }
+    )
+    assert result.returncode == 1
+    assert "not.a.real.property" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,136 @@
+"""Settings: defaults, validation messages naming the variable, Kafka passthrough, secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tiktok_capi.consumer.config.kafka import admin_config, consumer_config, producer_config
+from tiktok_capi.consumer.config.settings import (
+    OPTIONS,
+    ConfigError,
+    SecretStr,
+    load_settings,
+    parse_duration,
+    render_reference,
+)
+
+REQUIRED = {
+    "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
+    "TIKTOK_ACCESS_TOKEN": "tok-secret-123",
+    "TIKTOK_PIXEL_CODE": "PIXEL1",
+}
+
+
+def test_defaults() -> None:
+    s = load_settings(REQUIRED)
+    assert s.kafka_group_id == "tiktok-capi"
+    assert s.source_topic == "cdp-events"
+    assert s.retry_topic == "cdp-events.tiktok.retry"
+    assert s.dlq_topic == "cdp-events.tiktok.dlq"
+    assert s.retry_delays == (30.0, 300.0, 1800.0)
+    assert s.retry_tier_topics == (
+        "cdp-events.tiktok.retry.1",
+        "cdp-events.tiktok.retry.2",
+        "cdp-events.tiktok.retry.3",
+    )
+    assert s.track_url == "https://business-api.tiktok.com/open_api/v1.3/event/track/"
+    assert s.batch_size == 1000
+    assert s.tiktok_test_event_code is None
+    assert s.health_port == 8080
+
+
+def test_topic_defaults_follow_source_topic() -> None:
+    s = load_settings({**REQUIRED, "SOURCE_TOPIC": "events"})
+    assert s.retry_topic == "events.tiktok.retry"
+    assert s.dlq_topic == "events.tiktok.dlq"
+
+
+@pytest.mark.parametrize("missing", sorted(REQUIRED))
+def test_required_variables_are_named(missing: str) -> None:
+    env = {k: v for k, v in REQUIRED.items() if k != missing}
+    with pytest.raises(ConfigError, match=missing):
+        load_settings(env)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("BATCH_SIZE", "1001"),
+        ("BATCH_SIZE", "zero"),
+        ("BATCH_LINGER", "soon"),
+        ("RETRY_DELAYS", "0s"),
+        ("RETRY_DELAYS", "30s,,x"),
+        ("TIKTOK_API_URL", "ftp://x"),
+        ("CREATE_TOPICS", "maybe"),
+        ("LOG_FORMAT", "xml"),
+        ("HEALTH_PORT", "70000"),
+        ("TIKTOK_RATE_LIMIT_RPS", "-1"),
+    ],
+)
+def test_bad_values_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings({**REQUIRED, name: value})
+
+
+def test_durations() -> None:
+    assert parse_duration("500ms") == 0.5
+    assert parse_duration("5m") == 300.0
+    assert parse_duration("2") == 2.0
+    assert parse_duration("1h") == 3600.0
+    s = load_settings({**REQUIRED, "RETRY_DELAYS": "1s, 2s"})
+    assert s.retry_delays == (1.0, 2.0)
+
+
+def test_kafka_passthrough_and_reserved() -> None:
+    s = load_settings(
+        {**REQUIRED, "KAFKA_SESSION_TIMEOUT_MS": "6000", "KAFKA_SASL_PASSWORD": "pw-secret"}
+    )
+    assert s.kafka_properties == {"session.timeout.ms": "6000", "sasl.password": "pw-secret"}
+    assert "pw-secret" not in repr(s.redacted_kafka_properties())
+    with pytest.raises(ConfigError, match="KAFKA_ENABLE_AUTO_COMMIT"):
+        load_settings({**REQUIRED, "KAFKA_ENABLE_AUTO_COMMIT": "true"})
+
+
+def test_client_configs_keep_guarantees() -> None:
+    s = load_settings({**REQUIRED, "KAFKA_SESSION_TIMEOUT_MS": "6000", "KAFKA_LINGER_MS": "5"})
+    c = consumer_config(s)
+    assert c["enable.auto.commit"] is False
+    assert c["group.id"] == "tiktok-capi"
+    assert c["session.timeout.ms"] == "6000"
+    assert "linger.ms" not in c
+    p = producer_config(s)
+    assert p["acks"] == "all"
+    assert p["linger.ms"] == "5"
+    assert "session.timeout.ms" not in p
+    assert admin_config(s)["bootstrap.servers"] == "127.0.0.1:9092"
+
+
+def test_secrets_never_in_repr_or_errors() -> None:
+    s = load_settings(REQUIRED)
+    assert "tok-secret-123" not in repr(s)
+    assert isinstance(s.tiktok_access_token, SecretStr)
+    assert s.tiktok_access_token.get_secret_value() == "tok-secret-123"
+    assert str(s.tiktok_access_token) == "**********"
+
+
+def test_every_option_is_a_settings_field() -> None:
+    fields = set(load_settings(REQUIRED).__dataclass_fields__)
+    assert {o.attr for o in OPTIONS} <= fields
+
+
+def test_configuration_reference_is_up_to_date() -> None:
+    doc = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
+    assert doc.read_text() == render_reference(), (
+        "docs/configuration.md is stale: run "
+        "`python -m tiktok_capi.consumer.config.settings > docs/configuration.md`"
+    )
+
+
+def test_consumer_refetches_soon_after_its_queue_was_full() -> None:
+    """librdkafka's 1 s fetch.queue.backoff.ms stalls the loop after backpressure; ours is short
+    and, like any librdkafka property, the user's KAFKA_* value wins."""
+    assert consumer_config(load_settings(REQUIRED))["fetch.queue.backoff.ms"] <= 50
+    tuned = load_settings({**REQUIRED, "KAFKA_FETCH_QUEUE_BACKOFF_MS": "200"})
+    assert consumer_config(tuned)["fetch.queue.backoff.ms"] == "200"

@@ -1,0 +1,80 @@
+"""Transformer and WorkerPool: one compact result per value, the same inline and in a process."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from tiktok_capi.consumer.config.settings import load_settings
+from tiktok_capi.consumer.decode.codec import BundledDecoder, encode_event
+from tiktok_capi.consumer.decode.transform import (
+    MAPPED,
+    MAPPING_FAILED,
+    SKIPPED,
+    UNDECODABLE,
+    Transformer,
+    WorkerPool,
+    mapping_settings,
+)
+from tiktok_capi.consumer.demo.storefront import generate
+from tiktok_capi.mapping import Mapped, MappingSettings, map_event
+
+
+def _values() -> tuple[list[bytes | None], list[dict[str, object]]]:
+    events = list(generate(60, seed=5, now=datetime.now(UTC)))
+    return [encode_event(e) for e in events] + [b"\x01nope", None], events
+
+
+def test_results_follow_the_mapping_exactly() -> None:
+    values, events = _values()
+    now = time.time()
+    results = Transformer(BundledDecoder(), MappingSettings()).run(values, now)
+    assert len(results) == len(values)
+    for event, result in zip(events, results, strict=False):
+        expected = map_event(event, MappingSettings(), now)
+        if isinstance(expected, Mapped):
+            assert result[0] == MAPPED and result[1] == expected.event_name
+            assert orjson.loads(result[2]) == orjson.loads(orjson.dumps(expected.event))
+        else:
+            assert result == (SKIPPED, expected.reason)
+    assert [r[0] for r in results[-2:]] == [UNDECODABLE, UNDECODABLE]
+
+
+def test_worker_process_gives_the_same_results() -> None:
+    settings = load_settings(
+        {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", "TIKTOK_ACCESS_TOKEN": "t",
+         "TIKTOK_PIXEL_CODE": "P"}
+    )  # fmt: skip
+    values, _ = _values()
+    now = time.time()
+    inline = Transformer(BundledDecoder(), mapping_settings(settings)).run(values, now)
+    pool = WorkerPool(settings, 1)
+    try:
+        assert pool.submit(values, now).result(timeout=60) == inline
+    finally:
+        pool.close()
+
+
+def test_an_unserialisable_event_fails_alone_not_its_chunk(monkeypatch: Any) -> None:
+    """A mapping result orjson refuses (a bug) is one MAPPING_FAILED; its chunk-mates map."""
+    values, events = _values()
+    now = time.time()
+    real = map_event
+    poisoned = events[0].get("messageId")
+
+    def mapping_with_a_bug(event: Any, settings: MappingSettings, at: float) -> Any:
+        result = real(event, settings, at)
+        if isinstance(result, Mapped) and event.get("messageId") == poisoned:
+            result.event["event_time"] = 2**70  # beyond 64 bits: orjson raises TypeError
+        return result
+
+    monkeypatch.setattr("tiktok_capi.consumer.decode.transform.map_event", mapping_with_a_bug)
+    results = Transformer(BundledDecoder(), MappingSettings()).run(values, now)
+    assert len(results) == len(values)
+    assert isinstance(real(events[0], MappingSettings(), now), Mapped)  # the sample's first maps
+    assert results[0] == (MAPPING_FAILED, "mapping failed: TypeError")
+    assert sum(1 for r in results if r[0] == MAPPING_FAILED) == 1
+    assert any(r[0] == MAPPED for r in results[1:])

@@ -1,0 +1,92 @@
+"""PartitionOffsets: the committable point is the first unresolved offset, whatever the order."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tiktok_capi.consumer.offsets.tracker import PartitionOffsets
+
+
+def test_nothing_tracked_has_no_committable_offset() -> None:
+    tracker = PartitionOffsets("t", 0)
+    assert tracker.committable is None
+    assert tracker.unresolved == 0
+
+
+def test_in_order_resolution_advances_one_past_the_last() -> None:
+    tracker = PartitionOffsets("t", 0)
+    for offset in range(10, 15):
+        tracker.track(offset)
+    assert tracker.committable == 10
+    for offset in range(10, 15):
+        tracker.resolve(offset)
+    assert tracker.committable == 15
+    assert tracker.unresolved == 0
+
+
+def test_out_of_order_resolution_waits_for_the_gap() -> None:
+    tracker = PartitionOffsets("t", 3)
+    for offset in (0, 1, 2, 3):
+        tracker.track(offset)
+    tracker.resolve(2)
+    tracker.resolve(3)
+    assert tracker.committable == 0
+    assert tracker.unresolved == 2
+    tracker.resolve(1)
+    assert tracker.committable == 0
+    tracker.resolve(0)
+    assert tracker.committable == 4
+    assert tracker.unresolved == 0
+
+
+def test_offsets_with_gaps_compaction_or_transaction_markers() -> None:
+    tracker = PartitionOffsets("t", 0)
+    for offset in (5, 9, 20):
+        tracker.track(offset)
+    tracker.resolve(9)
+    assert tracker.committable == 5
+    tracker.resolve(5)
+    assert tracker.committable == 20
+    tracker.resolve(20)
+    assert tracker.committable == 21
+
+
+def test_retire_forgets_and_marks_inactive() -> None:
+    tracker = PartitionOffsets("t", 0)
+    tracker.track(0)
+    tracker.track(1)
+    tracker.resolve(1)
+    assert tracker.retire() == 1
+    assert not tracker.active
+    assert tracker.unresolved == 0
+
+
+@given(st.integers(min_value=1, max_value=200), st.randoms(use_true_random=False))
+def test_committable_is_first_unresolved_for_any_order(n: int, rnd: random.Random) -> None:
+    tracker = PartitionOffsets("t", 0)
+    offsets = list(range(100, 100 + 2 * n, 2))
+    for offset in offsets:
+        tracker.track(offset)
+    order = offsets[:]
+    rnd.shuffle(order)
+    resolved: set[int] = set()
+    for offset in order:
+        tracker.resolve(offset)
+        resolved.add(offset)
+        first_open = next((o for o in offsets if o not in resolved), offsets[-1] + 1)
+        assert tracker.committable == first_open
+        assert tracker.unresolved == len(offsets) - len(resolved)
+
+
+@pytest.mark.parametrize("count", [100_000])
+def test_many_records_stay_cheap(count: int) -> None:
+    tracker = PartitionOffsets("t", 0)
+    for offset in range(count):
+        tracker.track(offset)
+    for offset in range(count - 1, -1, -1):  # worst case: reverse order
+        tracker.resolve(offset)
+    assert tracker.committable == count
