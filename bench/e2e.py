@@ -39,6 +39,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 
 from tiktok_capi.consumer.decode.codec import encode_event
 from tiktok_capi.consumer.demo.broker import EmbeddedBroker, free_port
+from tiktok_capi.consumer.kafka.produce import produce_waiting
 from tools import compile_mapping
 
 TOKEN = "bench-token"  # noqa: S105 - the emulator's throwaway token
@@ -84,12 +85,7 @@ def _fill(bootstrap: str, topic: str, partitions: int, events: list[dict[str, An
     for i, event in enumerate(events):
         key = str(event.get("userId") or event.get("anonymousId") or i).encode()
         value = encode_event(event)
-        while True:
-            try:
-                producer.produce(topic, value, key=key, on_delivery=report)
-                break
-            except BufferError:
-                producer.poll(0.1)
+        produce_waiting(producer, topic, value, key=key, on_delivery=report)
     if producer.flush(120) or errors:
         raise SystemExit(f"filling the topic failed: {errors[:3]}")
 

@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Final
 
 from tiktok_capi.consumer.config.kafka import admin_config, consumer_config, producer_config
 from tiktok_capi.consumer.config.settings import Settings
 from tiktok_capi.consumer.decode.codec import make_decoder
-from tiktok_capi.consumer.decode.transform import Transformer, WorkerPool, mapping_settings
+from tiktok_capi.consumer.decode.pool import Decoding, make_decoding
+from tiktok_capi.consumer.decode.transform import Transformer, mapping_settings
 from tiktok_capi.consumer.delivery.base import Sender
-from tiktok_capi.consumer.failures.producer import DlqLimiter, OutcomeProducer
+from tiktok_capi.consumer.failures.limit import DlqLimiter
+from tiktok_capi.consumer.failures.producer import FailureProducer
 from tiktok_capi.consumer.failures.tiers import RetryTiers
 from tiktok_capi.consumer.kafka.source import Source
 from tiktok_capi.consumer.kafka.topics import ensure_topics
@@ -32,11 +33,9 @@ from tiktok_capi.consumer.loop.pipeline import Pipeline, PipelineConfig
 from tiktok_capi.consumer.telemetry.health_state import HealthState
 from tiktok_capi.consumer.telemetry.stats import ConnectorStats, StatsRecorder
 
-__all__ = ["EXIT_SETUP_FAILED", "Connector", "ConnectorStats"]
+__all__ = ["Connector", "ConnectorStats"]
 
 log = logging.getLogger(__name__)
-
-EXIT_SETUP_FAILED: Final = 1
 
 
 class Connector:
@@ -84,39 +83,29 @@ class Connector:
         owns_sender = self._sender is None
         sender = self._sender if self._sender is not None else _http_sender(settings)
         # librdkafka logs go through Python logging (structured, JSON), not raw lines on stderr.
-        outcomes = OutcomeProducer(
+        producer = FailureProducer(
             {**producer_config(settings), "logger": logging.getLogger("librdkafka.producer")}
         )
         topics = [settings.source_topic, *tiers.topics]
         conf = consumer_config(settings)
-        config = PipelineConfig(
-            batch_size=settings.batch_size,
-            batch_linger_s=settings.batch_linger_s,
-            max_in_flight_requests=settings.max_in_flight_requests,
-            max_in_flight_events=settings.max_in_flight_events,
-            commit_interval_s=settings.commit_interval_s,
-            shutdown_grace_s=settings.shutdown_grace_s,
-        )
-        pool: WorkerPool | None = None
+        decoding: Decoding | None = None
         try:
-            pool = _worker_pool(settings)
+            decoding = make_decoding(settings, transformer)
             pipeline = Pipeline(
-                config,
+                PipelineConfig.from_settings(settings),
                 source_factory=lambda listener: Source(conf, topics, listener, self.health),
-                transformer=transformer,
-                pool=pool,
+                decoding=decoding,
                 sender=sender,
                 tiers=tiers,
-                outcomes=outcomes,
+                producer=producer,
                 limiter=DlqLimiter(settings.dlq_max_per_minute),
                 health=self.health,
                 stats=self._stats,
-                probe_interval_s=settings.auth_probe_interval_s,
             )
         except BaseException:
-            if pool is not None:
-                pool.close()
-            outcomes.close(0)
+            if decoding is not None:
+                decoding.close()
+            producer.close(0)
             if owns_sender:
                 sender.close()
             raise
@@ -148,16 +137,6 @@ class Connector:
     def stats(self) -> ConnectorStats:
         """A snapshot of the counters (thread-safe)."""
         return self._stats.snapshot()
-
-
-def _worker_pool(settings: Settings) -> WorkerPool | None:
-    if not settings.decode_workers:
-        return None
-    try:
-        return WorkerPool(settings, settings.decode_workers)
-    except Exception as exc:  # e.g. no way to start processes here: slower, not broken
-        log.warning("decode workers could not start (%s); decoding in the poll loop", exc)
-        return None
 
 
 def _http_sender(settings: Settings) -> Sender:

@@ -370,6 +370,7 @@ class Replay:
             HEADER_PREFIX,
             HEADER_REPLAYED_FROM,
         )
+        from tiktok_capi.consumer.kafka.produce import produce_waiting
 
         failed: dict[int, int] = {}  # dead-letter partition -> lowest offset not acknowledged
 
@@ -384,25 +385,21 @@ class Replay:
             partition, offset = msg.partition() or 0, msg.offset() or 0
             headers = [(k, v) for k, v in _msg_headers(msg) if not k.startswith(HEADER_PREFIX)]
             headers.append((HEADER_REPLAYED_FROM, f"{self.source}/{partition}@{offset}".encode()))
-            kwargs: dict[str, Any] = {}
+            target_partition: int | None = None
             # Back to the partition it came from, next to the events of the same key.
             if _header_text(msg, HEADER_ORIGINAL_TOPIC) == self.target:
                 original = _header_text(msg, HEADER_ORIGINAL_PARTITION)
                 if original is not None and original.isdigit() and int(original) in targets:
-                    kwargs["partition"] = int(original)
-            while True:
-                try:
-                    producer.produce(
-                        self.target,
-                        value=msg.value(),
-                        key=msg.key(),
-                        headers=headers,
-                        on_delivery=report(partition, offset),
-                        **kwargs,
-                    )
-                    break
-                except BufferError:
-                    producer.poll(0.1)
+                    target_partition = int(original)
+            produce_waiting(
+                producer,
+                self.target,
+                msg.value(),
+                key=msg.key(),
+                headers=headers,
+                partition=target_partition,
+                on_delivery=report(partition, offset),
+            )
         remaining = producer.flush(60)
         if remaining:
             raise ReplayError(f"{remaining} replayed records were not acknowledged in time")

@@ -150,6 +150,7 @@ def produce_events(
     from confluent_kafka import KafkaError, Message, Producer
 
     from tiktok_capi.consumer.decode.codec import EncodeError, encode_event, frame
+    from tiktok_capi.consumer.kafka.produce import produce_waiting
 
     summary = ProduceSummary()
 
@@ -170,12 +171,7 @@ def produce_events(
             if on_bad_event is not None:
                 on_bad_event(index, str(exc))
             continue
-        while True:
-            try:
-                producer.produce(topic, value, key=event_key(event), on_delivery=on_delivery)
-                break
-            except BufferError:
-                producer.poll(0.1)  # the local queue is full: let deliveries drain it
+        produce_waiting(producer, topic, value, key=event_key(event), on_delivery=on_delivery)
         producer.poll(0)
     remaining = producer.flush(flush_timeout)
     summary.failed += remaining

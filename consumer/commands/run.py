@@ -13,6 +13,8 @@ import os
 import sys
 from typing import Any
 
+from tiktok_capi.consumer.status import ExitStatus
+
 DESCRIPTION = """\
 Run the connector: a Kafka consumer-group member that reads Avro-encoded CDP (Segment-spec)
 events from SOURCE_TOPIC (and its retry tiers), maps them to TikTok Events API 2.0 events,
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         settings = load_settings(os.environ)
     except ConfigError as exc:
         print(f"tiktok-capi run: configuration error: {exc}", file=sys.stderr)
-        return 2
+        return ExitStatus.USAGE
     return serve(settings)
 
 
@@ -59,7 +61,7 @@ def serve(settings: Any) -> int:
 
     from confluent_kafka import KafkaException
 
-    from tiktok_capi.consumer.app import EXIT_SETUP_FAILED, Connector
+    from tiktok_capi.consumer.app import Connector
     from tiktok_capi.consumer.kafka.topics import TopicSetupError
     from tiktok_capi.consumer.telemetry import logs
     from tiktok_capi.consumer.telemetry import setup as telemetry
@@ -75,7 +77,7 @@ def serve(settings: Any) -> int:
     for key, value in settings.kafka_properties.items():
         if redacted[key] != value:  # a secret-looking property (password, key, ...)
             logs.register_secret(value)
-    log = logging.getLogger("consumer.run")
+    log = logging.getLogger(__name__)
     handle = telemetry.setup(settings)
     health = HealthState()
     server = HealthServer(
@@ -92,7 +94,7 @@ def serve(settings: Any) -> int:
             "cannot serve health on %s:%d: %s", settings.health_host, settings.health_port, exc
         )
         handle.shutdown()
-        return EXIT_SETUP_FAILED
+        return ExitStatus.FAILED
     log.info("health and metrics on %s:%d", settings.health_host, port)
     log.info("mapping: %s", "compiled with mypyc" if compiled() else "pure Python")
     connector = Connector(settings, health=health)
@@ -106,10 +108,10 @@ def serve(settings: Any) -> int:
         return connector.run()
     except (TopicSetupError, EventMapError) as exc:
         log.error("cannot start: %s", exc)
-        return EXIT_SETUP_FAILED
+        return ExitStatus.FAILED
     except KafkaException as exc:  # e.g. an unknown or invalid KAFKA_* property
         log.error("cannot start: Kafka client configuration rejected: %s", exc.args[0])
-        return EXIT_SETUP_FAILED
+        return ExitStatus.FAILED
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

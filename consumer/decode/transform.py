@@ -1,10 +1,9 @@
-"""Record values -> encoded TikTok events: decode, map, JSON-encode; inline or in worker processes.
+"""Record values -> encoded TikTok events: decode, map, JSON-encode (the work itself).
 
-Decoding Avro and mapping to TikTok cost ~30 µs per event in CPython: on one thread that caps
-a process at ~30k events/s before Kafka and HTTP take their share of the GIL. With
-``DECODE_WORKERS`` > 0 this step runs in separate processes (``spawn``: no fork of librdkafka's
-threads), so the poll loop only consumes, batches, resolves and commits. Chunks of values go out,
-one compact result per value comes back:
+:class:`Transformer` is the per-record work of the connector, in the calling thread; the
+:mod:`~tiktok_capi.consumer.decode.pool` runs it inline or in worker processes (what that costs
+per record: docs/performance.md). One compact result per value (compact because results cross
+the process boundary):
 
 - ``(MAPPED, event_name, json_bytes)`` — the element of the request's ``data`` array;
 - ``(SKIPPED, reason)`` — the mapping does not send it;
@@ -17,13 +16,7 @@ Messages are PII-free (the codec never quotes content; mapping failures carry th
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import signal
-import threading
-import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Final
 
 import orjson
@@ -33,7 +26,6 @@ from tiktok_capi.consumer.decode.codec import (
     DecodeError,
     Decoder,
     RegistryUnavailable,
-    make_decoder,
 )
 from tiktok_capi.mapping import (
     DEFAULT_EVENT_MAP,
@@ -51,7 +43,6 @@ __all__ = [
     "UNDECODABLE",
     "Result",
     "Transformer",
-    "WorkerPool",
     "mapping_settings",
 ]
 
@@ -112,75 +103,3 @@ class Transformer:
                 # stop the stream, nor fail the other records of the chunk
                 append((MAPPING_FAILED, f"mapping failed: {type(exc).__name__}"))
         return out
-
-
-_worker: Transformer | None = None
-
-
-def _init_worker(settings: Settings) -> None:
-    global _worker
-    # The parent decides when workers stop (Ctrl-C reaches the whole process group).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    threading.Thread(
-        target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True
-    ).start()
-    _worker = Transformer(make_decoder(settings), mapping_settings(settings))
-
-
-def _exit_with_parent(parent: int, interval_s: float = 1.0) -> None:
-    """End this worker once its parent is gone (e.g. SIGKILLed): nobody else would stop it.
-
-    Polling the parent id works wherever the worker runs; PR_SET_PDEATHSIG would fire when the
-    *thread* that started the pool ends, which is not the connector's lifetime.
-    """
-    while os.getppid() == parent:
-        time.sleep(interval_s)
-    os._exit(0)
-
-
-def _run_in_worker(values: list[bytes | None], now: float) -> list[Result]:
-    assert _worker is not None, "worker not initialised"
-    return _worker.run(values, now)
-
-
-def _warm_up() -> float:
-    return time.time()
-
-
-class WorkerPool:
-    """``workers`` processes running :class:`Transformer` on chunks of values.
-
-    Processes are started with ``spawn`` (librdkafka's threads must not be forked), which
-    imports the parent's ``__main__`` module in each worker: a script that embeds the connector
-    needs the usual ``if __name__ == "__main__":`` guard.
-
-    Args:
-        settings: each worker builds its own decoder (and registry cache) and mapping from it.
-        workers: number of processes (at least 1).
-
-    Raises:
-        Exception: a worker could not start (the caller may fall back to decoding inline).
-    """
-
-    def __init__(self, settings: Settings, workers: int) -> None:
-        if workers < 1:
-            raise ValueError("workers must be at least 1")
-        self.workers = workers
-        self._executor = ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker,
-            initargs=(settings,),
-        )
-        # Start (and initialise) the processes now rather than on the first records.
-        for future in [self._executor.submit(_warm_up) for _ in range(workers)]:
-            future.result(timeout=120)
-
-    def submit(self, values: list[bytes | None], now: float) -> Future[list[Result]]:
-        """Transform ``values`` in a worker; the future's result has one entry per value."""
-        return self._executor.submit(_run_in_worker, values, now)
-
-    def close(self) -> None:
-        """Stop the workers (pending chunks are cancelled)."""
-        self._executor.shutdown(wait=True, cancel_futures=True)

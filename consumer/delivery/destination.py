@@ -3,28 +3,26 @@
 When TikTok refuses the token or the pixel, the poll loop calls :meth:`Destination.hold`: the state
 becomes ``paused_auth`` (readiness false, ``tiktok_capi.destination.state`` metric, one error log)
 and a probe thread checks the token every ``AUTH_PROBE_INTERVAL`` — off the poll loop, which keeps
-polling with its partitions paused. When the probe succeeds the thread puts :data:`RECOVERED` on
-the results queue; the poll loop then calls :meth:`Destination.recovered`, re-sends the held
-events and resumes. :meth:`Destination.stop` is final (dead-letter limit, shutdown).
+polling with its partitions paused. When the probe succeeds the thread calls ``on_recovered``
+(the poll loop puts a ``DestinationRecovered`` event on its queue); the poll loop then calls
+:meth:`Destination.recovered`, re-sends the held events and resumes.
+:meth:`Destination.stop` is final (dead-letter limit, shutdown). The loop alone decides what a
+state means for its partitions (paused while not running).
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
-from typing import Any, Final
+from collections.abc import Callable
 
 from tiktok_capi.consumer.delivery.base import ErrorInfo, Sender
 from tiktok_capi.consumer.telemetry.health_state import DestinationState, HealthState
 from tiktok_capi.consumer.telemetry.metrics import DESTINATION_STATE
 
-__all__ = ["RECOVERED", "Destination"]
+__all__ = ["Destination"]
 
 log = logging.getLogger(__name__)
-
-RECOVERED: Final = "destination-recovered"
-"""Put on the results queue by the probe thread when the destination works again."""
 
 
 def _record_state(state: DestinationState) -> None:
@@ -38,7 +36,7 @@ class Destination:
     Args:
         sender: probed with :meth:`~tiktok_capi.consumer.delivery.base.Sender.probe` while paused.
         health: receives the state (readiness).
-        results: the poll loop's results queue (receives :data:`RECOVERED`).
+        on_recovered: called from the probe thread when a probe succeeded.
         probe_interval_s: seconds between two probes.
     """
 
@@ -46,12 +44,12 @@ class Destination:
         self,
         sender: Sender,
         health: HealthState,
-        results: queue.SimpleQueue[Any],
+        on_recovered: Callable[[], None],
         probe_interval_s: float,
     ) -> None:
         self._sender = sender
         self._health = health
-        self._results = results
+        self._on_recovered = on_recovered
         self._interval = probe_interval_s
         self._closing = threading.Event()
         self._prober: threading.Thread | None = None
@@ -124,7 +122,7 @@ class Destination:
                 log.exception("destination probe failed")
                 continue
             if error is None:
-                self._results.put(RECOVERED)
+                self._on_recovered()
                 return
             log.warning(
                 "TikTok still refuses the token or pixel: %s: %s",

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tiktok_capi.consumer.demo import DemoError
+from tiktok_capi.consumer.kafka.produce import produce_waiting
 
 # TikTok accepts events up to 7 days old; the dataset is squeezed into the last 6 if it spans more.
 _MAX_SPAN = timedelta(days=6)
@@ -117,12 +118,7 @@ def produce(bootstrap: str, topic: str, events: Sequence[Mapping[str, Any]]) -> 
 
     for event in events:
         value = encode_event(event)
-        while True:
-            try:
-                producer.produce(topic, value, key=_key(event), on_delivery=on_delivery)
-                break
-            except BufferError:
-                producer.poll(0.1)
+        produce_waiting(producer, topic, value, key=_key(event), on_delivery=on_delivery)
         producer.poll(0)
     left = producer.flush(30)
     if errors or left:

@@ -1,14 +1,12 @@
-"""Writes retry and dead-letter records, and the dead-letter rate limit.
+"""Writes failed records to retry-tier and dead-letter topics; acknowledged writes only count.
 
-An outcome "retry tier n" or "dead-letter" counts (its source offset may be committed) only once
-the broker acknowledged the write: :class:`OutcomeProducer` reports each write through a callback
-that runs on the poll loop's thread, inside :meth:`OutcomeProducer.poll` or
-:meth:`OutcomeProducer.flush`. Records keep their original key and value bytes; their own
-``tiktok-capi.*`` headers are replaced by the route's (see
-:mod:`tiktok_capi.consumer.failures.tiers`).
-
-:class:`DlqLimiter` is the insurance against a bad deploy dead-lettering a whole stream
-(arroyo's ``DlqLimit``): past ``DLQ_MAX_PER_MINUTE`` the caller stops the destination.
+A record sent to "retry tier n" or "dead-letter" is resolved (its source offset may be committed)
+only once the broker acknowledged the write: :class:`FailureProducer` reports each write through
+a callback that runs on the poll loop's thread, inside :meth:`FailureProducer.poll` or
+:meth:`FailureProducer.flush`, with ``None`` or a :class:`WriteError`. Records keep their original
+key and value bytes; their own ``tiktok-capi.*`` headers are replaced by the route's (see
+:mod:`~tiktok_capi.consumer.failures.tiers`). What to do with a failed write is the
+:class:`~tiktok_capi.consumer.failures.router.FailureRouter`'s decision, not this module's.
 """
 
 from __future__ import annotations
@@ -17,31 +15,67 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final
+
+from confluent_kafka import KafkaException
 
 from tiktok_capi.consumer.failures.tiers import Route, strip_own_headers
 from tiktok_capi.consumer.kafka.records import Headers, SourceRecord
 from tiktok_capi.consumer.telemetry import metrics
 
-__all__ = ["DlqLimiter", "OnDone", "OutcomeProducer"]
+__all__ = ["FailureProducer", "OnDone", "WriteError"]
 
 log = logging.getLogger(__name__)
-
-OnDone = Callable[[str | None], None]
-"""Called once per write: ``None`` when acknowledged, else a (PII-free) error text."""
 
 # How long flush() waits for room in a full librdkafka queue between two tries.
 _QUEUE_FULL_WAIT_S: Final = 0.05
 
 
-class OutcomeProducer:
+@dataclass(frozen=True, slots=True)
+class WriteError:
+    """Why one write failed, PII-free.
+
+    Attributes:
+        code: librdkafka's error name (``MSG_SIZE_TOO_LARGE``, ``_MSG_TIMED_OUT``,
+            ``UNKNOWN_TOPIC_OR_PART``, ``TOPIC_AUTHORIZATION_FAILED``, ...); empty when unknown.
+        text: the error as librdkafka words it.
+        fatal: the producer cannot write any more (a fatal idempotence error).
+    """
+
+    code: str
+    text: str
+    fatal: bool = False
+
+    def __str__(self) -> str:
+        return self.text
+
+    @classmethod
+    def of(cls, error: Any) -> WriteError:
+        """From a ``KafkaError`` (or anything else, by its text)."""
+        name = getattr(error, "name", None)
+        fatal = getattr(error, "fatal", None)
+        return cls(
+            code=str(name()) if callable(name) else "",
+            text=str(error),
+            fatal=bool(fatal()) if callable(fatal) else False,
+        )
+
+
+OnDone = Callable[[WriteError | None], None]
+"""Called once per write: ``None`` when acknowledged, else why it failed."""
+
+_Write = tuple[str, bytes | None, bytes | None, Headers, Any]
+
+
+class FailureProducer:
     """Produces records to retry tier and dead-letter topics; acknowledged writes only count.
 
     Not thread-safe: the poll loop alone calls it. Writes are idempotent and acknowledged by all
     in-sync replicas (``acks=all``), so a write reported done survives a broker failure.
 
     Args:
-        producer_conf: librdkafka producer configuration (``kafka_config.producer_config``).
+        producer_conf: librdkafka producer configuration (``config.kafka.producer_config``).
         producer_factory: builds the producer from the configuration (a seam for tests).
     """
 
@@ -61,7 +95,9 @@ class OutcomeProducer:
         self._producer = producer_factory(conf)
         self._in_flight = 0
         # Writes that found librdkafka's queue full; retried, in order, by poll()/flush().
-        self._parked: deque[tuple[str, bytes | None, bytes | None, Headers, Any]] = deque()
+        self._parked: deque[_Write] = deque()
+        # Writes librdkafka refused at once (too large, fatal state): reported by the next poll.
+        self._refused: deque[tuple[Any, WriteError]] = deque()
         self._closed = False
 
     def send(self, record: SourceRecord, route: Route, on_done: OnDone) -> None:
@@ -70,14 +106,14 @@ class OutcomeProducer:
         Headers are the record's own (minus old ``tiktok-capi.*`` ones) plus ``route.headers``;
         the partition follows the key (murmur2, as Java producers do), so one key stays in order.
         ``on_done`` runs later, exactly once, inside :meth:`poll`/:meth:`flush` (never before
-        this returns, so it may call :meth:`send` again). An error means the record is still
-        unresolved: librdkafka already retried it until ``message.timeout.ms``; the caller
-        decides whether to send it again.
+        this returns, so it may call :meth:`send` again), also for a write librdkafka refuses at
+        once (a record over ``message.max.bytes``). An error means the record is still
+        unresolved: librdkafka already retried it until ``message.timeout.ms``.
         Never blocks: when librdkafka's queue is full the write is parked and retried, in order,
         by the next :meth:`poll` (:meth:`pending` counts it meanwhile).
         """
         if self._closed:
-            raise RuntimeError("OutcomeProducer is closed")
+            raise RuntimeError("FailureProducer is closed")
         headers = strip_own_headers(record.headers) + list(route.headers)
         callback = self._callback(route, on_done)
         self._in_flight += 1
@@ -87,8 +123,9 @@ class OutcomeProducer:
 
     def poll(self, timeout: float = 0) -> int:
         """Serve delivery callbacks (and retry parked writes); returns callbacks served."""
+        served = self._report_refused()
         self._unpark()
-        served: int = self._producer.poll(timeout)
+        served += self._producer.poll(timeout)
         if served:
             self._unpark()
         return served
@@ -100,11 +137,14 @@ class OutcomeProducer:
     def flush(self, timeout: float) -> int:
         """Wait up to ``timeout`` seconds for every write to finish; returns those still pending."""
         deadline = time.monotonic() + timeout
+        self._report_refused()
         while self._parked and time.monotonic() < deadline:
             self._unpark()
             if self._parked:
                 self._producer.poll(_QUEUE_FULL_WAIT_S)
+            self._report_refused()
         self._producer.flush(max(0.0, deadline - time.monotonic()))
+        self._report_refused()
         return self._in_flight
 
     def close(self, timeout: float = 0) -> None:
@@ -120,11 +160,13 @@ class OutcomeProducer:
             log.warning("closing with %d retry/dead-letter writes unacknowledged", remaining)
         self._closed = True
         self._parked.clear()
+        self._refused.clear()
         close = getattr(self._producer, "close", None)
         if close is not None:
             close()
 
-    def _produce(self, write: tuple[str, bytes | None, bytes | None, Headers, Any]) -> bool:
+    def _produce(self, write: _Write) -> bool:
+        """Hand one write to librdkafka; False when its queue is full (park it)."""
         topic, key, value, headers, callback = write
         kafka_headers: list[tuple[str, str | bytes | None]] = list(headers)
         try:
@@ -133,7 +175,18 @@ class OutcomeProducer:
             )
         except BufferError:  # librdkafka's queue is full: callbacks must drain it first
             return False
+        except KafkaException as exc:  # refused at once: report it like a failed delivery
+            error = exc.args[0] if exc.args else exc
+            self._refused.append((callback, WriteError.of(error)))
         return True
+
+    def _report_refused(self) -> int:
+        served = 0
+        while self._refused:
+            callback, error = self._refused.popleft()
+            callback(error, None)
+            served += 1
+        return served
 
     def _unpark(self) -> None:
         while self._parked:
@@ -145,8 +198,9 @@ class OutcomeProducer:
         def delivered(err: Any, _msg: Any) -> None:
             self._in_flight -= 1
             if err is not None:
-                log.warning("write to %s failed: %s", route.topic, err)
-                on_done(str(err))
+                error = err if isinstance(err, WriteError) else WriteError.of(err)
+                log.warning("write to %s failed: %s", route.topic, error)
+                on_done(error)
                 return
             if route.tier is None:
                 metrics.EVENTS_DEAD_LETTERED.add(1, {"reason": route.reason or "unknown"})
@@ -157,39 +211,3 @@ class OutcomeProducer:
             on_done(None)
 
         return delivered
-
-
-class DlqLimiter:
-    """Counts dead letters in a sliding minute; :meth:`record` is False past the limit.
-
-    Args:
-        max_per_minute: ``DLQ_MAX_PER_MINUTE``; 0 means no limit.
-        clock: monotonic seconds (injected in tests).
-    """
-
-    WINDOW_S: Final = 60.0
-
-    def __init__(self, max_per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        if max_per_minute < 0:
-            raise ValueError("max_per_minute must not be negative")
-        self.max_per_minute = max_per_minute
-        self._clock = clock
-        # Only the newest max+1 times matter to decide "more than max in a minute".
-        self._times: deque[float] = deque(maxlen=max_per_minute + 1 if max_per_minute else 1)
-
-    def record(self) -> bool:
-        """Count one dead letter now; False when more than the limit fell in the last minute."""
-        if not self.max_per_minute:
-            return True
-        now = self._clock()
-        self._times.append(now)
-        while self._times and self._times[0] <= now - self.WINDOW_S:
-            self._times.popleft()
-        return len(self._times) <= self.max_per_minute
-
-    def count(self) -> int:
-        """Dead letters in the last minute (capped at the limit + 1)."""
-        if not self.max_per_minute:
-            return 0
-        now = self._clock()
-        return sum(1 for t in self._times if t > now - self.WINDOW_S)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
+from tiktok_capi.consumer.kafka.records import KafkaMessage
 from tiktok_capi.consumer.offsets.tracker import PartitionOffsets
 
 __all__ = ["Batch", "Batcher"]
@@ -28,7 +28,7 @@ class Batch:
         self.events: list[bytes] = []
         self.trackers: list[PartitionOffsets] = []
         self.offsets: list[int] = []
-        self.messages: list[Any] = []  # confluent_kafka.Message (or a SourceRecord-like stand-in)
+        self.messages: list[KafkaMessage] = []
         self.names: list[str] = []
 
     def __len__(self) -> int:
@@ -76,7 +76,7 @@ class Batcher:
         self._current: Batch | None = None
 
     def add(
-        self, event: bytes, tracker: PartitionOffsets, offset: int, message: Any, name: str
+        self, event: bytes, tracker: PartitionOffsets, offset: int, message: KafkaMessage, name: str
     ) -> Batch | None:
         """Add one event; returns the batch it completed, if it is now full."""
         batch = self._current

@@ -7,27 +7,28 @@
   the record's due time.
 - **Pause reasons**: :data:`BACKPRESSURE`, :data:`DESTINATION` (held for the destination) and
   :data:`SHUTDOWN` pause independently (see
-  :meth:`tiktok_capi.consumer.kafka.source.Source.pause_all`).
+  :meth:`~tiktok_capi.consumer.kafka.source.Source.pause_all`).
 
-Everything here runs on the poll loop and never sleeps.
+Everything here runs on the poll loop and never sleeps; the in-flight count comes in as an
+argument (the loop derives it from its lanes).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Final, Protocol
 
-from tiktok_capi.consumer.failures.tiers import due_at_ms
-from tiktok_capi.consumer.kafka.records import source_record
-from tiktok_capi.consumer.kafka.source import PartitionKey, Source
+from tiktok_capi.consumer.failures.tiers import due_at_ms_of
+from tiktok_capi.consumer.kafka.records import KafkaMessage
+from tiktok_capi.consumer.kafka.source import PartitionKey
 from tiktok_capi.consumer.telemetry.metrics import IN_FLIGHT_EVENTS
 from tiktok_capi.consumer.telemetry.stats import StatsRecorder
 
-__all__ = ["BACKPRESSURE", "DESTINATION", "PAUSE_AFTER_S", "SHUTDOWN", "FlowControl", "LoopState"]
+__all__ = ["BACKPRESSURE", "DESTINATION", "PAUSE_AFTER_S", "SHUTDOWN", "FlowControl", "Pausable"]
 
-# The poll loop's log records keep the logger name operators filter on.
-log = logging.getLogger("tiktok_capi.consumer.loop.pipeline")
+log = logging.getLogger(__name__)
 
 PAUSE_AFTER_S: Final = 1.0  # backpressure lasting longer than this pauses the partitions
 BACKPRESSURE: Final = "backpressure"
@@ -35,45 +36,56 @@ DESTINATION: Final = "destination"
 SHUTDOWN: Final = "shutdown"
 
 
-class LoopState:
-    """The poll loop's shared counters, read and written only on the poll loop.
+class Pausable(Protocol):
+    """What flow control does to the consumer (the Kafka ``Source``)."""
 
-    Attributes:
-        in_flight: records consumed (tracked) and not resolved yet.
-        shutting_down: set once shutdown began: nothing new is tracked, failed writes are not
-            retried.
-    """
+    def pause_all(self, reason: str) -> None:
+        """Pause every assigned partition for ``reason``."""
 
-    __slots__ = ("in_flight", "shutting_down")
+    def resume_all(self, reason: str) -> None:
+        """Lift the pause ``reason``."""
 
-    def __init__(self) -> None:
-        self.in_flight = 0
-        self.shutting_down = False
+    def is_paused_for(self, reason: str) -> bool:
+        """Whether the pause ``reason`` is in force."""
+
+    def seek(self, topic: str, partition: int, offset: int) -> None:
+        """Rewind a partition to ``offset``."""
+
+    def pause_until(self, key: PartitionKey, resume_at: float) -> None:
+        """Pause one partition until the monotonic time ``resume_at``."""
 
 
 class FlowControl:
     """Backpressure, retry-tier due times and the in-flight gauge.
 
     Args:
-        state: the loop's counters (``in_flight`` is what backpressure runs on).
         source: the consumer to pause, resume and rewind.
         max_in_flight_events: ``MAX_IN_FLIGHT_EVENTS``.
-        stats: receives the in-flight count for :meth:`tiktok_capi.consumer.app.Connector.stats`.
+        stats: receives the in-flight count for the connector's stats.
+        clock: monotonic seconds (injected in tests).
     """
 
-    __slots__ = ("_limit", "_over_since", "_reported", "_source", "_state", "_stats")
+    __slots__ = ("_clock", "_limit", "_over_since", "_reported", "_source", "_stats")
 
     def __init__(
-        self, state: LoopState, source: Source, max_in_flight_events: int, stats: StatsRecorder
+        self,
+        source: Pausable,
+        max_in_flight_events: int,
+        stats: StatsRecorder,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._state = state
         self._source = source
         self._limit = max_in_flight_events
         self._stats = stats
+        self._clock = clock
         self._reported = 0
         self._over_since: float | None = None  # since when in-flight records exceed the limit
 
-    def held_back(self) -> bool:
+    def room(self, in_flight: int) -> int:
+        """How many more records may be taken now (0 at or over the limit)."""
+        return max(0, self._limit - in_flight)
+
+    def held_back(self, in_flight: int) -> bool:
         """Backpressure, step one: over ``MAX_IN_FLIGHT_EVENTS``, stop taking records.
 
         A short excess is absorbed by not calling ``consume`` for a moment (librdkafka's own
@@ -85,13 +97,12 @@ class FlowControl:
         Returns:
             ``True`` when the loop should only drain results this iteration.
         """
-        in_flight = self._state.in_flight
         if in_flight < self._limit:
             self._over_since = None
             return False
         if self._source.is_paused_for(BACKPRESSURE):
             return False
-        now = time.monotonic()
+        now = self._clock()
         if self._over_since is None:
             self._over_since = now
         if now - self._over_since < PAUSE_AFTER_S:
@@ -100,13 +111,13 @@ class FlowControl:
         self._source.pause_all(BACKPRESSURE)
         return False
 
-    def release(self) -> None:
+    def release(self, in_flight: int) -> None:
         """Backpressure, step two: resume paused partitions once half the work drained."""
         source = self._source
-        if self._state.in_flight <= self._limit // 2 and source.is_paused_for(BACKPRESSURE):
+        if in_flight <= self._limit // 2 and source.is_paused_for(BACKPRESSURE):
             source.resume_all(BACKPRESSURE)
 
-    def not_due(self, key: PartitionKey, msg: Any, offset: int, now: float) -> bool:
+    def not_due(self, key: PartitionKey, msg: KafkaMessage, offset: int, now: float) -> bool:
         """For a retry-tier record: rewind and pause its partition if it is not due yet.
 
         Args:
@@ -119,7 +130,7 @@ class FlowControl:
             ``True`` when the record was not taken: the caller must skip the rest of this
             partition's records in the batch (they are read again after the pause).
         """
-        due = due_at_ms(source_record(msg))
+        due = due_at_ms_of(msg.headers())
         if due is None:
             return False
         wait_s = due / 1000.0 - now
@@ -127,13 +138,12 @@ class FlowControl:
             return False
         topic, partition = key
         self._source.seek(topic, partition, offset)
-        self._source.pause_until(key, time.monotonic() + wait_s)
+        self._source.pause_until(key, self._clock() + wait_s)
         log.debug("%s[%d]@%d not due for %.1fs; partition paused", topic, partition, offset, wait_s)
         return True
 
-    def report_in_flight(self) -> None:
+    def report_in_flight(self, in_flight: int) -> None:
         """Publish the in-flight count (metric and stats) when it changed since last time."""
-        in_flight = self._state.in_flight
         delta = in_flight - self._reported
         if delta:
             IN_FLIGHT_EVENTS.add(delta)

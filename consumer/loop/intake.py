@@ -2,26 +2,25 @@
 
 ::
 
-    consumed records ─▶ track offsets ─▶ decode + map (tiktok_capi.consumer.decode.transform, inline
-    or workers)
-        mapped       ─▶ batcher (a full batch is submitted at once)
-        skipped      ─▶ resolved at once
-        undecodable  ─▶ dead-letter (decode_error)   · mapping bug ─▶ dead-letter (mapping_error)
+    consumed records ─▶ track offsets ─▶ Chunk ─▶ (the loop) decode pool ─▶ results
+        mapped        ─▶ batcher (full batches go back to the loop to be sent)
+        skipped       ─▶ resolved at once
+        undecodable   ─▶ failure router: dead-letter (decode_error)
+        mapping bug   ─▶ failure router: dead-letter (mapping_error)
         registry down ─▶ kept unresolved, decoded again after a backoff
 
 Records of partitions that are not (or no longer) assigned are dropped untracked; a retry-tier
 record that is not due rewinds and pauses its partition
-(:meth:`tiktok_capi.consumer.loop.flow.FlowControl.not_due`). Everything here runs on the poll loop;
-worker results come back through its queue.
+(:meth:`~tiktok_capi.consumer.loop.flow.FlowControl.not_due`). Everything here runs on the poll
+loop; intake never sends or decodes itself: it returns chunks and batches to the loop.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import time
-from concurrent.futures import Future
-from typing import Any, Final
+from collections.abc import Callable, Sequence
+from typing import Final
 
 from confluent_kafka import KafkaError
 
@@ -31,16 +30,16 @@ from tiktok_capi.consumer.decode.transform import (
     SKIPPED,
     UNDECODABLE,
     Result,
-    Transformer,
-    WorkerPool,
 )
+from tiktok_capi.consumer.failures.router import FailureRouter
 from tiktok_capi.consumer.failures.tiers import FailureInfo
+from tiktok_capi.consumer.kafka.records import KafkaMessage
 from tiktok_capi.consumer.kafka.source import PartitionKey
-from tiktok_capi.consumer.loop.batcher import Batcher
-from tiktok_capi.consumer.loop.flow import FlowControl, LoopState
-from tiktok_capi.consumer.loop.outcomes import Outcomes
+from tiktok_capi.consumer.loop.batcher import Batch, Batcher
+from tiktok_capi.consumer.loop.chunk import Chunk
+from tiktok_capi.consumer.loop.flow import FlowControl
+from tiktok_capi.consumer.loop.lanes import Lanes
 from tiktok_capi.consumer.offsets.tracker import PartitionOffsets
-from tiktok_capi.consumer.telemetry.health_state import HealthState
 from tiktok_capi.consumer.telemetry.metrics import (
     DECODE_FAILURES,
     EVENTS_MAPPED,
@@ -49,91 +48,52 @@ from tiktok_capi.consumer.telemetry.metrics import (
 )
 from tiktok_capi.consumer.telemetry.stats import StatsRecorder
 
-__all__ = ["Chunk", "Intake", "Lane"]
+__all__ = ["REGISTRY_BACKOFF_S", "Intake"]
 
-# The poll loop's log records keep the logger name operators filter on.
-log = logging.getLogger("tiktok_capi.consumer.loop.pipeline")
+log = logging.getLogger(__name__)
 
-_REGISTRY_BACKOFF_S: Final = (1.0, 2.0, 5.0, 10.0, 30.0)
-
-
-class Lane:
-    """One assigned partition as the poll loop sees it."""
-
-    __slots__ = ("key", "registry_failures", "tier", "tracker")
-
-    def __init__(self, key: PartitionKey, tier: int | None) -> None:
-        self.key = key
-        self.tier = tier
-        self.tracker = PartitionOffsets(key[0], key[1])
-        self.registry_failures = 0
-
-
-class Chunk:
-    """Consumed records on their way through decode + map (index ``i`` of every list)."""
-
-    __slots__ = ("messages", "now", "offsets", "trackers", "values")
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-        self.trackers: list[PartitionOffsets] = []
-        self.offsets: list[int] = []
-        self.messages: list[Any] = []
-        self.values: list[bytes | None] = []
+REGISTRY_BACKOFF_S: Final = (1.0, 2.0, 5.0, 10.0, 30.0)
+"""Waits before decoding again records the schema registry could not serve, by failure count."""
 
 
 class Intake:
-    """Tracks consumed records and turns them into batched events, skips and dead letters.
+    """Tracks consumed records and turns decode results into batches, skips and dead letters.
 
     Args:
-        state: the loop's counters; tracking increments ``in_flight``, skips decrement it.
+        lanes: the assigned partitions (owned and updated by the loop).
         flow: rewinds and pauses retry-tier partitions whose head is not due.
-        by_topic: the assigned lanes by topic and partition (owned and updated by the loop).
-        transformer: decode + map + encode in this thread.
-        pool: worker processes doing the same off the poll loop (``None``: inline).
-        results: the poll loop's queue; worker results are put on it as ``(chunk, future)``.
         batcher: collects mapped events.
-        outcomes: submits full batches and writes dead letters.
-        stats: counters for :meth:`tiktok_capi.consumer.app.Connector.stats`.
-        health: told the broker is reachable when records arrive.
+        router: where undecodable records and mapping failures go.
+        stats: counters for the connector's stats.
+        clock: monotonic seconds, for the registry backoff (injected in tests).
+        wall_clock: epoch seconds, what records are consumed and failures written at.
     """
 
     def __init__(
         self,
-        *,
-        state: LoopState,
+        lanes: Lanes,
         flow: FlowControl,
-        by_topic: dict[str, dict[int, Lane]],
-        transformer: Transformer,
-        pool: WorkerPool | None,
-        results: queue.SimpleQueue[Any],
         batcher: Batcher,
-        outcomes: Outcomes,
+        router: FailureRouter,
         stats: StatsRecorder,
-        health: HealthState,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self._state = state
+        self._lanes = lanes
         self._flow = flow
-        self._by_topic = by_topic
-        self._inline = transformer
-        self._pool = pool
-        self._results = results
         self._batcher = batcher
-        self._outcomes = outcomes
+        self._router = router
         self._stats = stats
-        self._health = health
-        self.pending_chunks: set[Chunk] = set()
-        """Chunks in the worker processes whose result has not been handled yet."""
-        self._redo: list[tuple[float, Chunk]] = []  # registry down: (retry at, records)
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._redo: list[tuple[float, Chunk]] = []  # registry down: (decode again at, records)
         self._registry_failures = 0
 
-    def take(self, messages: list[Any]) -> None:
-        """Track one consumed batch and hand its values to the transformer (the hot path)."""
-        state = self._state
-        if state.shutting_down:
-            return  # not tracked, not committed: re-read by whoever owns them next
-        now = time.time()
-        by_topic = self._by_topic
+    def take(self, messages: Sequence[KafkaMessage]) -> Chunk | None:
+        """Track one consumed batch; returns the chunk to decode (``None``: nothing to decode)."""
+        now = self._wall_clock()
+        by_topic = self._lanes.by_topic
         blocked: set[PartitionKey] = set()
         consumed: dict[str, int] = {}
         chunk = Chunk(now)
@@ -148,17 +108,17 @@ class Intake:
                     log.warning("consume error: %s", error.str())
                 continue
             topic = msg.topic()
-            lanes = by_topic.get(topic)
-            lane = lanes.get(msg.partition()) if lanes is not None else None
+            lanes = by_topic.get(topic) if topic is not None else None
+            lane = lanes.get(msg.partition() or 0) if lanes is not None else None
             if lane is None:
                 continue  # not (or no longer) ours
             if blocked and lane.key in blocked:
                 continue  # rewound in this batch: read again when due
-            offset = msg.offset()
+            offset = msg.offset() or 0
             if lane.tier is not None and self._flow.not_due(lane.key, msg, offset, now):
                 blocked.add(lane.key)
                 continue
-            consumed[topic] = consumed.get(topic, 0) + 1
+            consumed[lane.key[0]] = consumed.get(lane.key[0], 0) + 1
             tracker = lane.tracker
             tracker.track(offset)
             trackers.append(tracker)
@@ -166,93 +126,57 @@ class Intake:
             kept.append(msg)
             values.append(msg.value())
         if not values:
-            return
-        state.in_flight += len(values)
+            return None
         for topic, count in consumed.items():
             RECORDS_CONSUMED.add(count, {"topic": topic})
         self._stats.consumed(len(values), 0, {})
-        self._health.set_broker_reachable(True)
-        self._transform(chunk)
+        return chunk
 
-    def redo_due(self) -> None:
-        """Decode again the records held back for the schema registry whose backoff is over."""
-        now = time.monotonic()
+    def redo_due(self) -> list[Chunk]:
+        """Chunks held back for the schema registry whose backoff is over (decode them again)."""
+        now = self._clock()
+        due: list[Chunk] = []
         while self._redo and self._redo[0][0] <= now:
             _, chunk = self._redo.pop(0)
-            chunk.now = time.time()
-            self._transform(chunk)
+            chunk.now = self._wall_clock()
+            due.append(chunk)
+        return due
 
-    def on_transformed(self, chunk: Chunk, future: Future[list[Result]]) -> None:
-        """Handle a worker's result for ``chunk`` (taken off the poll loop's results queue).
+    def apply(self, chunk: Chunk, results: Sequence[Result]) -> list[Batch]:
+        """Turn decode results into batched events, resolved skips and dead letters.
 
-        A worker that died means decoding inline from now on; no record is lost.
+        Returns:
+            The batches that became full (the loop sends them).
         """
-        self.pending_chunks.discard(chunk)
-        if future.cancelled():
-            return  # shutting down: the records stay unresolved and uncommitted
-        try:
-            results = future.result()
-        except Exception:  # a worker died: carry on in this process, lose nothing
-            log.exception("decode worker failed; decoding in the poll loop from now on")
-            self.close_pool()
-            results = self._inline.run(chunk.values, chunk.now)
-        self._apply(chunk, results)
-
-    def close_pool(self) -> None:
-        """Close the worker processes (once); later chunks are decoded inline."""
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.close()
-
-    def _transform(self, chunk: Chunk) -> None:
-        """Decode and map ``chunk`` inline, or send it to a worker process."""
-        pool = self._pool
-        if pool is None:
-            self._apply(chunk, self._inline.run(chunk.values, chunk.now))
-            return
-        future = pool.submit(chunk.values, chunk.now)
-        self.pending_chunks.add(chunk)
-        results = self._results
-
-        def done(f: Future[list[Result]], c: Chunk = chunk) -> None:
-            results.put((c, f))
-
-        future.add_done_callback(done)
-
-    def _apply(self, chunk: Chunk, results: list[Result]) -> None:
-        """Turn transform results into batched events, resolved skips and dead letters."""
         trackers = chunk.trackers
         offsets = chunk.offsets
         messages = chunk.messages
         batcher = self._batcher
-        submit = self._outcomes.submit
+        full: list[Batch] = []
         names: dict[str, int] = {}
         skipped: dict[str, int] = {}
         redo: list[int] = []
-        resolved = 0
         for i, result in enumerate(results):
             tracker = trackers[i]
             if not tracker.active:
-                continue  # revoked meanwhile: the in-flight count was settled then
+                continue  # revoked meanwhile: the new owner reads it again
             kind = result[0]
             if kind == MAPPED:
                 name = result[1]
                 names[name] = names.get(name, 0) + 1
-                full = batcher.add(result[2], tracker, offsets[i], messages[i], name)
-                if full is not None:
-                    submit(full)
+                batch = batcher.add(result[2], tracker, offsets[i], messages[i], name)
+                if batch is not None:
+                    full.append(batch)
             elif kind == SKIPPED:
                 reason = result[1]
                 skipped[reason] = skipped.get(reason, 0) + 1
                 tracker.resolve(offsets[i])
-                resolved += 1
             elif kind == UNDECODABLE:
                 self._undecodable(tracker, offsets[i], messages[i], result[1], result[2])
             elif kind == MAPPING_FAILED:
                 self._mapping_failed(tracker, offsets[i], messages[i], result[1])
             else:
                 redo.append(i)
-        self._state.in_flight -= resolved
         for name, count in names.items():
             EVENTS_MAPPED.add(count, {"event_name": name})
         for reason, count in skipped.items():
@@ -262,6 +186,7 @@ class Intake:
             self._registry_failures = 0
         if redo:
             self._registry_down(chunk, redo, results[redo[0]][1])
+        return full
 
     def _registry_down(self, chunk: Chunk, indexes: list[int], why: str) -> None:
         """Records the registry could not decode now: decode them again after a backoff.
@@ -269,15 +194,10 @@ class Intake:
         They stay tracked (unresolved), so their offsets are not committed and backpressure
         pauses consumption while the registry is away; they are never dead-lettered.
         """
-        delay = _REGISTRY_BACKOFF_S[min(self._registry_failures, len(_REGISTRY_BACKOFF_S) - 1)]
+        delay = REGISTRY_BACKOFF_S[min(self._registry_failures, len(REGISTRY_BACKOFF_S) - 1)]
         self._registry_failures += 1
-        again = Chunk(chunk.now)
-        for i in indexes:
-            again.trackers.append(chunk.trackers[i])
-            again.offsets.append(chunk.offsets[i])
-            again.messages.append(chunk.messages[i])
-            again.values.append(chunk.values[i])
-        self._redo.append((time.monotonic() + delay, again))
+        again = chunk.subset(indexes)
+        self._redo.append((self._clock() + delay, again))
         first = again.trackers[0]
         log.warning(
             "schema registry unavailable (%s): %d record(s) from %s[%d]@%d retried in %.0fs",
@@ -291,7 +211,12 @@ class Intake:
         )
 
     def _undecodable(
-        self, tracker: PartitionOffsets, offset: int, msg: Any, reason: str, message: str
+        self,
+        tracker: PartitionOffsets,
+        offset: int,
+        msg: KafkaMessage,
+        reason: str,
+        message: str,
     ) -> None:
         topic, partition = tracker.topic, tracker.partition
         DECODE_FAILURES.add(1, {"reason": reason})
@@ -306,9 +231,11 @@ class Intake:
         failure = FailureInfo.from_reason(
             "decode_error", f"undecodable record ({reason}): {message}"
         )
-        self._outcomes.dead_letter(tracker, offset, msg, "decode_error", failure, time.time())
+        self._router.dead_letter(tracker, offset, msg, "decode_error", failure, self._wall_clock())
 
-    def _mapping_failed(self, tracker: PartitionOffsets, offset: int, msg: Any, why: str) -> None:
+    def _mapping_failed(
+        self, tracker: PartitionOffsets, offset: int, msg: KafkaMessage, why: str
+    ) -> None:
         topic, partition = tracker.topic, tracker.partition
         log.error(
             "%s for %s[%d]@%d: dead-lettered",
@@ -319,4 +246,4 @@ class Intake:
             extra={"topic": topic, "partition": partition, "offset": offset},
         )
         failure = FailureInfo.from_reason("mapping_error", why)
-        self._outcomes.dead_letter(tracker, offset, msg, "mapping_error", failure, time.time())
+        self._router.dead_letter(tracker, offset, msg, "mapping_error", failure, self._wall_clock())

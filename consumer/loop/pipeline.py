@@ -2,27 +2,25 @@
 
 Each iteration::
 
-    consume a batch of records ─▶ decode ─▶ map ─▶ orjson-encode once ─▶ batcher
-                                     │        └─ skipped: resolved at once
-                                     └─ undecodable: dead-letter
-    full or lingering batch ─▶ sender pool (``MAX_IN_FLIGHT_REQUESTS`` threads) ─▶ results queue
-    results ─▶ delivered: resolved · invalid: dead-letter · failed: next retry tier
-               held (destination down): kept, partitions paused, re-sent after the probe succeeds
-    retry/dead-letter writes ─▶ resolved when the broker acknowledges them (producer poll)
-    backpressure ─▶ pause every partition at MAX_IN_FLIGHT_EVENTS unresolved, resume at half
-    every COMMIT_INTERVAL ─▶ commit resolved offsets (:mod:`tiktok_capi.consumer.offsets.commit`)
+    consume ─▶ intake.take ─▶ Chunk ─▶ decoding (inline or worker processes) ─▶ Decoded
+    Decoded ─▶ intake.apply ─▶ full batches ─▶ delivery pool (sender threads) ─▶ Delivered
+                    └─ skipped: resolved · undecodable, mapping bug: failure router
+    Delivered ─▶ outcomes ─▶ delivered: resolved · invalid / failed: failure router
+                             held (destination down): kept; partitions paused until the probe
+    DestinationRecovered ─▶ held events sent again; partitions resumed
+    failure router ─▶ retry / dead-letter writes, resolved when the broker acknowledges them
+    flow ─▶ backpressure at MAX_IN_FLIGHT_EVENTS, retry tiers paused until due
+    every COMMIT_INTERVAL ─▶ committer commits resolved offsets (the only code that commits)
 
-The steps live next to this module: :mod:`tiktok_capi.consumer.loop.intake` (records to batched
-events, skips and dead letters), :mod:`tiktok_capi.consumer.loop.outcomes` (batches to the sender
-pool, results to resolutions, retry and dead-letter writes) and
-:mod:`tiktok_capi.consumer.loop.flow` (backpressure, retry-tier due times). This module is the loop
-that composes them; it owns the consumer, the assignment, the offset trackers and the
-:class:`~tiktok_capi.consumer.offsets.commit.Committer` (the only code that commits).
+Other threads (decode workers, sender threads, the destination probe) only put typed events
+(:mod:`~tiktok_capi.consumer.loop.events`) on the loop's queue; the loop dispatches them by type.
+The steps (:mod:`.intake`, :mod:`.outcomes`, :mod:`.flow`) return what should happen next and
+the loop does it: it alone sends batches, pauses and resumes partitions, and commits.
 
 Nothing here sleeps beyond a short consume timeout: waiting (HTTP backoff, rate limits, retry
 tiers not due, the destination down) happens in sender threads or by pausing partitions, so the
 member keeps its place in the group. Results for partitions revoked meanwhile are ignored: their
-tracker is retired (see :mod:`tiktok_capi.consumer.offsets.tracker`).
+tracker is retired (see :mod:`~tiktok_capi.consumer.offsets.tracker`).
 """
 
 from __future__ import annotations
@@ -31,22 +29,41 @@ import logging
 import queue
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Final
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
 
-from tiktok_capi.consumer.decode.transform import Transformer, WorkerPool
-from tiktok_capi.consumer.delivery.base import Sender
-from tiktok_capi.consumer.delivery.destination import RECOVERED, Destination
-from tiktok_capi.consumer.failures.producer import DlqLimiter, OutcomeProducer
+from tiktok_capi.consumer.decode.pool import Decoding
+from tiktok_capi.consumer.decode.transform import Result
+from tiktok_capi.consumer.delivery.base import BatchOutcome, Sender
+from tiktok_capi.consumer.delivery.destination import Destination
+from tiktok_capi.consumer.delivery.pool import DeliveryPool
+from tiktok_capi.consumer.failures.limit import DlqLimiter
+from tiktok_capi.consumer.failures.producer import FailureProducer
+from tiktok_capi.consumer.failures.router import FailureRouter
 from tiktok_capi.consumer.failures.tiers import RetryTiers
 from tiktok_capi.consumer.kafka.source import PartitionKey, Source
-from tiktok_capi.consumer.loop.batcher import Batcher
-from tiktok_capi.consumer.loop.flow import SHUTDOWN, FlowControl, LoopState
-from tiktok_capi.consumer.loop.intake import Chunk, Intake, Lane
+from tiktok_capi.consumer.loop.batcher import Batch, Batcher
+from tiktok_capi.consumer.loop.chunk import Chunk
+from tiktok_capi.consumer.loop.events import (
+    Decoded,
+    Delivered,
+    DestinationRecovered,
+    LoopEvent,
+    LoopEvents,
+)
+from tiktok_capi.consumer.loop.flow import DESTINATION, SHUTDOWN, FlowControl
+from tiktok_capi.consumer.loop.intake import Intake
+from tiktok_capi.consumer.loop.lanes import Lane, Lanes
 from tiktok_capi.consumer.loop.outcomes import Outcomes
 from tiktok_capi.consumer.offsets.commit import Committer
+from tiktok_capi.consumer.status import ExitStatus
 from tiktok_capi.consumer.telemetry.health_state import DestinationState, HealthState
 from tiktok_capi.consumer.telemetry.stats import StatsRecorder
+from tiktok_capi.consumer.telemetry.tracing import record_links, tracing_enabled
+
+if TYPE_CHECKING:
+    from tiktok_capi.consumer.config.settings import Settings
 
 __all__ = ["Pipeline", "PipelineConfig"]
 
@@ -57,40 +74,33 @@ _IDLE_TIMEOUT_S: Final = 0.1
 _BUSY_TIMEOUT_S: Final = 0.01
 _REVOKE_WAIT_MAX_S: Final = 10.0
 
-EXIT_OK: Final = 0
-EXIT_STOPPED: Final = 3  # the destination was stopped (dead-letter limit, fatal Kafka error)
-
 SourceFactory = Callable[["Pipeline"], Source]
 
 
+@dataclass(frozen=True, slots=True)
 class PipelineConfig:
-    """The numbers the poll loop runs by (from the connector's ``Settings``)."""
+    """The numbers the poll loop runs by."""
 
-    __slots__ = (
-        "batch_linger_s",
-        "batch_size",
-        "commit_interval_s",
-        "max_in_flight_events",
-        "max_in_flight_requests",
-        "shutdown_grace_s",
-    )
+    batch_size: int
+    batch_linger_s: float
+    max_in_flight_requests: int
+    max_in_flight_events: int
+    commit_interval_s: float
+    shutdown_grace_s: float
+    probe_interval_s: float = 30.0
 
-    def __init__(
-        self,
-        *,
-        batch_size: int,
-        batch_linger_s: float,
-        max_in_flight_requests: int,
-        max_in_flight_events: int,
-        commit_interval_s: float,
-        shutdown_grace_s: float,
-    ) -> None:
-        self.batch_size = batch_size
-        self.batch_linger_s = batch_linger_s
-        self.max_in_flight_requests = max_in_flight_requests
-        self.max_in_flight_events = max_in_flight_events
-        self.commit_interval_s = commit_interval_s
-        self.shutdown_grace_s = shutdown_grace_s
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PipelineConfig:
+        """The loop's numbers from the connector's settings."""
+        return cls(
+            batch_size=settings.batch_size,
+            batch_linger_s=settings.batch_linger_s,
+            max_in_flight_requests=settings.max_in_flight_requests,
+            max_in_flight_events=settings.max_in_flight_events,
+            commit_interval_s=settings.commit_interval_s,
+            shutdown_grace_s=settings.shutdown_grace_s,
+            probe_interval_s=settings.auth_probe_interval_s,
+        )
 
 
 class Pipeline:
@@ -99,18 +109,14 @@ class Pipeline:
     Args:
         config: batch size, linger, concurrency, limits and intervals.
         source_factory: builds the :class:`~tiktok_capi.consumer.kafka.source.Source` with this
-        pipeline as its
-            rebalance listener.
-        transformer: decode + map + encode in this thread.
-        pool: worker processes doing the same off the poll loop (``None``: inline). The pipeline
-            closes it.
+            pipeline as its rebalance listener.
+        decoding: decode + map + encode, inline or in worker processes (the pipeline closes it).
         sender: delivers batches (thread-safe).
         tiers: retry tier topics and routing.
-        outcomes: producer of retry and dead-letter records.
-        limiter: dead-letter rate limit.
+        producer: writes retry and dead-letter records (the pipeline closes it).
+        limiter: the dead-letter limit.
         health: health facts for the HTTP port.
-        stats: counters for :meth:`tiktok_capi.consumer.app.Connector.stats`.
-        probe_interval_s: seconds between two token probes while the destination is down.
+        stats: counters for the connector's stats.
     """
 
     def __init__(
@@ -118,81 +124,59 @@ class Pipeline:
         config: PipelineConfig,
         *,
         source_factory: SourceFactory,
-        transformer: Transformer,
-        pool: WorkerPool | None,
+        decoding: Decoding,
         sender: Sender,
         tiers: RetryTiers,
-        outcomes: OutcomeProducer,
+        producer: FailureProducer,
         limiter: DlqLimiter,
         health: HealthState,
         stats: StatsRecorder,
-        probe_interval_s: float,
     ) -> None:
         self._config = config
         self._tiers = tiers
         self._health = health
         self._stats = stats
-        self._producer = outcomes
-        self._state = LoopState()
-        self._results: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._destination = Destination(sender, health, self._results, probe_interval_s)
-        self._batcher = Batcher(config.batch_size, config.batch_linger_s)
-        self._executor = ThreadPoolExecutor(
-            max_workers=config.max_in_flight_requests, thread_name_prefix="tiktok-capi-send"
-        )
-        self._lanes: dict[PartitionKey, Lane] = {}
-        self._by_topic: dict[str, dict[int, Lane]] = {}
+        self._decoding = decoding
+        self._events: LoopEvents = queue.SimpleQueue()
+        self._lanes = Lanes()
+        self._decoding_chunks: set[Chunk] = set()
         self._stop_requested = False
-        self._exit_status = EXIT_OK
+        self._shutting_down = False
+        self._exit_status = ExitStatus.OK
+        self._destination = Destination(
+            sender, health, self._post_recovered, config.probe_interval_s
+        )
+        self._delivery: DeliveryPool[Batch] = DeliveryPool(
+            sender, config.max_in_flight_requests, self._post_delivered
+        )
+        self._batcher = Batcher(config.batch_size, config.batch_linger_s)
         self._source = source_factory(self)
         self._committer = Committer(
             self._source.commit, config.commit_interval_s, on_committed=stats.set_committed
         )
-        self._flow = FlowControl(self._state, self._source, config.max_in_flight_events, stats)
-        self._outcomes = Outcomes(
-            state=self._state,
-            results=self._results,
-            executor=self._executor,
-            sender=sender,
-            destination=self._destination,
-            source=self._source,
-            tiers=tiers,
-            producer=outcomes,
-            limiter=limiter,
-            stats=stats,
-            batch_size=config.batch_size,
-            stop=self._stop_destination,
-        )
-        self._intake = Intake(
-            state=self._state,
-            flow=self._flow,
-            by_topic=self._by_topic,
-            transformer=transformer,
-            pool=pool,
-            results=self._results,
-            batcher=self._batcher,
-            outcomes=self._outcomes,
-            stats=stats,
-            health=health,
-        )
+        self._router = FailureRouter(tiers, producer, limiter, stats, self._stop_destination)
+        self._flow = FlowControl(self._source, config.max_in_flight_events, stats)
+        self._intake = Intake(self._lanes, self._flow, self._batcher, self._router, stats)
+        self._outcomes = Outcomes(self._destination, self._router, stats, config.batch_size)
 
     # =========================================================================== public
-    def request_stop(self, status: int = EXIT_OK) -> None:
+    def request_stop(self, status: int = ExitStatus.OK) -> None:
         """Ask the loop to shut down gracefully (safe from any thread and signal handlers)."""
-        if status != EXIT_OK:
-            self._exit_status = status
+        if status != ExitStatus.OK:
+            self._exit_status = ExitStatus(status)
         self._stop_requested = True
 
     @property
     def in_flight(self) -> int:
         """Records consumed and not yet resolved."""
-        return self._state.in_flight
+        return self._lanes.in_flight()
 
     def run(self) -> int:
         """Poll until :meth:`request_stop`, then drain, commit and leave the group.
 
         Returns:
-            ``0`` after a clean shutdown, :data:`EXIT_STOPPED` when the destination was stopped.
+            ``ExitStatus.OK`` after a clean shutdown, ``ExitStatus.STOPPED`` when the
+            destination was stopped.
         """
         source = self._source
         try:
@@ -203,126 +187,162 @@ class Pipeline:
                     self._stop_destination(f"fatal Kafka error: {source.fatal_error}")
         finally:
             self._shutdown()
-        return self._exit_status
+        return int(self._exit_status)
 
     # =========================================================================== the loop
     def _iteration(self) -> None:
-        health = self._health
-        health.tick()
-        intake = self._intake
-        outcomes = self._outcomes
-        busy = (
-            bool(outcomes.in_flight_batches or intake.pending_chunks)
-            or self._producer.pending() > 0
-        )
+        self._health.tick()
+        busy = bool(self._delivery.in_flight or self._decoding_chunks) or self._router.pending()
         timeout = _BUSY_TIMEOUT_S if busy else _IDLE_TIMEOUT_S
         if self._batcher.pending:
             timeout = min(timeout, self._config.batch_linger_s)
-        if self._flow.held_back():
-            self._drain_results(wait_s=timeout)  # let results drain instead of fetching more
+        in_flight = self._lanes.in_flight()
+        if self._flow.held_back(in_flight):
+            self._drain(wait_s=timeout)  # let results drain instead of fetching more
         else:
-            room = self._config.max_in_flight_events - self._state.in_flight
+            room = self._flow.room(in_flight)
             messages = self._source.consume(max(1, min(_CONSUME_BATCH, room)), timeout)
             if messages:
-                intake.take(messages)
-            self._drain_results()
-        intake.redo_due()
+                self._health.set_broker_reachable(True)
+                chunk = self._intake.take(messages)
+                if chunk is not None:
+                    self._decode(chunk)
+            self._drain()
+        for chunk in self._intake.redo_due():
+            self._decode(chunk)
         batch = self._batcher.due()
         if batch is not None:
-            outcomes.submit(batch)
-        self._producer.poll(0)
-        self._flow.release()
+            self._send(batch)
+        self._router.poll()
+        in_flight = self._lanes.in_flight()
+        self._flow.release(in_flight)
         self._source.sync()
-        self._committer.maybe_commit(lane.tracker for lane in self._lanes.values())
-        self._flow.report_in_flight()
+        self._committer.maybe_commit(self._lanes.trackers())
+        self._flow.report_in_flight(in_flight)
 
-    def _drain_results(self, wait_s: float = 0.0) -> bool:
-        """Hand queued results to their step; returns whether anything was handled.
+    def _drain(self, wait_s: float = 0.0) -> bool:
+        """Handle queued events; returns whether anything was handled.
 
-        The queue carries worker results ``(chunk, future)`` for
-        :class:`~tiktok_capi.consumer.loop.intake.Intake`, delivery results ``(batch, future)`` for
-        :class:`~tiktok_capi.consumer.loop.outcomes.Outcomes`, and
-        :data:`~tiktok_capi.consumer.delivery.destination.RECOVERED` from the probe. With
-        ``wait_s``, waits that long for the first result when none is queued.
+        With ``wait_s``, waits that long for the first event when none is queued.
         """
-        results = self._results
+        events = self._events
         handled = False
         while True:
             try:
                 if wait_s > 0 and not handled:
-                    item = results.get(timeout=wait_s)
+                    event = events.get(timeout=wait_s)
                 else:
-                    item = results.get_nowait()
+                    event = events.get_nowait()
             except queue.Empty:
                 return handled
             handled = True
-            if item == RECOVERED:
-                self._outcomes.on_recovered()
-            elif isinstance(item[0], Chunk):
-                self._intake.on_transformed(item[0], item[1])
-            else:
-                self._outcomes.on_result(item[0], item[1])
+            self._handle(event)
+
+    def _handle(self, event: LoopEvent) -> None:
+        if isinstance(event, Decoded):
+            chunk = event.chunk
+            self._decoding_chunks.discard(chunk)
+            results = self._decoding.collect(chunk, event.future, self._decode)
+            if results is None:
+                return  # submitted again (a worker died), or dropped at shutdown
+            for batch in self._intake.apply(chunk, results):
+                self._send(batch)
+        elif isinstance(event, Delivered):
+            self._delivery.done(event.batch)
+            self._outcomes.on_delivered(event.batch, event.future)
+            self._sync_destination()
+        elif isinstance(event, DestinationRecovered):
+            for batch in self._outcomes.on_recovered():
+                self._send(batch)
+            self._sync_destination()
+
+    # ------------------------------------------------------------------ posting (any thread)
+    def _post_decoded(self, chunk: Chunk, future: Future[list[Result]]) -> None:
+        self._events.put(Decoded(chunk, future))
+
+    def _post_delivered(self, batch: Batch, future: Future[BatchOutcome]) -> None:
+        self._events.put(Delivered(batch, future))
+
+    def _post_recovered(self) -> None:
+        self._events.put(DestinationRecovered())
+
+    # ------------------------------------------------------------------ doing (poll loop)
+    def _decode(self, chunk: Chunk) -> None:
+        self._decoding_chunks.add(chunk)
+        self._decoding.submit(chunk, self._post_decoded)
+
+    def _send(self, batch: Batch) -> None:
+        """Deliver ``batch``, or keep it while the destination is down (or shutdown closed it)."""
+        if not batch.events:
+            return
+        if not self._destination.running or self._delivery.closed:
+            self._outcomes.hold(batch)
+            return
+        links = record_links(batch.messages) if tracing_enabled() else ()
+        self._delivery.submit(batch, batch.events, links)
+
+    def _sync_destination(self) -> None:
+        """Partitions stay paused while the destination is not running (decided here only)."""
+        paused = self._source.is_paused_for(DESTINATION)
+        if not self._destination.running and not paused:
+            self._source.pause_all(DESTINATION)
+        elif self._destination.running and paused:
+            self._source.resume_all(DESTINATION)
 
     def _stop_destination(self, reason: str) -> None:
         if self._destination.state is DestinationState.STOPPED:
             return
         log.error("stopping the destination: %s", reason)
+        self._router.stopped = True
         self._destination.stop(reason)
-        self.request_stop(EXIT_STOPPED)
+        self.request_stop(ExitStatus.STOPPED)
 
     # =========================================================================== rebalancing
     def on_assigned(self, partitions: Sequence[PartitionKey]) -> None:
         """New partitions: a fresh tracker (assignment generation) for each."""
         for key in partitions:
-            lane = Lane(key, self._tiers.tier_of(key[0]))
-            self._lanes[key] = lane
-            self._by_topic.setdefault(key[0], {})[key[1]] = lane
-        self._stats.set_assigned(tuple(sorted(self._lanes)))
+            self._lanes.add(key, self._tiers.tier_of(key[0]))
+        self._stats.set_assigned(self._lanes.keys())
 
     def on_revoked(self, partitions: Sequence[PartitionKey], *, lost: bool) -> None:
         """Finish what can be finished quickly, commit it, and forget the partitions."""
-        lanes = [self._lanes[key] for key in partitions if key in self._lanes]
+        lanes = self._lanes.pick(partitions)
         if not lanes:
             return
         if not lost:
-            if not self._state.shutting_down:  # (shutdown drained already)
+            if not self._shutting_down:  # (shutdown drained already)
                 self._finish(lanes)
             self._committer.commit([lane.tracker for lane in lanes], "revoke")
-        for lane in lanes:
-            del self._lanes[lane.key]
-            self._by_topic.get(lane.key[0], {}).pop(lane.key[1], None)
-            self._state.in_flight -= lane.tracker.retire()
+        self._lanes.remove(lanes)
         self._batcher.discard(lambda t: t.active)
         self._outcomes.forget_revoked()
-        self._stats.set_assigned(tuple(sorted(self._lanes)))
-        self._flow.report_in_flight()
+        self._stats.set_assigned(self._lanes.keys())
+        self._flow.report_in_flight(self._lanes.in_flight())
 
     def _finish(self, lanes: list[Lane]) -> None:
         """Deliver what is batched for ``lanes`` and wait (bounded) for their results."""
         revoked = {lane.tracker for lane in lanes}
         deadline = time.monotonic() + min(self._config.shutdown_grace_s, _REVOKE_WAIT_MAX_S)
-        while self._intake.pending_chunks and time.monotonic() < deadline:
-            self._drain_results(wait_s=0.05)
+        while self._decoding_chunks and time.monotonic() < deadline:
+            self._drain(wait_s=0.05)
         batch = self._batcher.flush()
         if batch is not None:
-            self._outcomes.submit(batch)
-        in_flight_batches = self._outcomes.in_flight_batches
+            self._send(batch)
+        in_flight = self._delivery.in_flight
 
         def touching() -> bool:
-            return any(any(t in revoked for t in b.trackers) for b in in_flight_batches)
+            return any(any(t in revoked for t in b.trackers) for b in in_flight)
 
         while self._destination.running and touching() and time.monotonic() < deadline:
-            self._drain_results(wait_s=min(0.05, max(0.0, deadline - time.monotonic())))
-            self._producer.poll(0)
-        self._producer.flush(max(0.0, min(5.0, deadline - time.monotonic())))
+            self._drain(wait_s=min(0.05, max(0.0, deadline - time.monotonic())))
+            self._router.poll()
+        self._router.flush(max(0.0, min(5.0, deadline - time.monotonic())))
 
     # =========================================================================== shutdown
     def _shutdown(self) -> None:
         """Stop fetching, drain in-flight work within the grace period, commit, leave."""
-        self._state.shutting_down = True
+        self._shutting_down = True
         source = self._source
-        intake = self._intake
-        outcomes = self._outcomes
         grace = self._config.shutdown_grace_s
         deadline = time.monotonic() + grace
         log.info("shutting down: draining in-flight deliveries (up to %.0fs)", grace)
@@ -331,32 +351,34 @@ class Pipeline:
             while time.monotonic() < deadline:
                 batch = self._batcher.flush()
                 if batch is not None:
-                    outcomes.submit(batch)
+                    self._send(batch)
                 if not (
-                    outcomes.in_flight_batches or intake.pending_chunks or self._producer.pending()
+                    self._delivery.in_flight or self._decoding_chunks or self._router.pending()
                 ):
                     break
                 self._health.tick()
                 source.consume(_CONSUME_BATCH, 0.0)  # serve callbacks; messages are dropped
-                self._drain_results(wait_s=0.05)
-                self._producer.poll(0)
-            if outcomes.in_flight_batches:
+                self._drain(wait_s=0.05)
+                self._router.poll()
+            if self._delivery.in_flight:
                 log.warning(
                     "grace period over with %d request(s) in flight; their records are not "
                     "committed and will be delivered again",
-                    len(outcomes.in_flight_batches),
+                    len(self._delivery.in_flight),
                 )
-            outcomes.close_sender()
-            self._drain_results()
-            self._producer.flush(max(0.0, deadline - time.monotonic()))
-            self._committer.commit((lane.tracker for lane in self._lanes.values()), "shutdown")
-            self._flow.report_in_flight()
+            self._outcomes.closing = True
+            self._router.draining = True
+            self._delivery.close_sender()
+            self._drain()
+            self._router.flush(max(0.0, deadline - time.monotonic()))
+            self._committer.commit(self._lanes.trackers(), "shutdown")
+            self._flow.report_in_flight(self._lanes.in_flight())
         finally:
             self._destination.close()
-            intake.close_pool()
+            self._decoding.close()
             try:
                 source.close()
             finally:
-                self._executor.shutdown(wait=True, cancel_futures=True)
-                self._producer.close(0)
-        log.info("stopped (in flight at exit: %d records)", self._state.in_flight)
+                self._delivery.shutdown()
+                self._router.close(0)
+        log.info("stopped (in flight at exit: %d records)", self._lanes.in_flight())

@@ -35,6 +35,7 @@ __all__ = [
     "REQUEST_DURATION",
     "THROTTLE_WAITS",
     "THROTTLE_WAIT_DURATION",
+    "WRITES_FAILED",
 ]
 
 METER_NAME: Final = "tiktok_capi"
@@ -103,6 +104,13 @@ EVENTS_DEAD_LETTERED: Final = _meter.create_counter(
     unit="{event}",
     description="Records written to the dead-letter topic. Attributes: reason "
     "(decode_error, invalid_event, retries_exhausted, ...).",
+)
+WRITES_FAILED: Final = _meter.create_counter(
+    "tiktok_capi.writes.failed",
+    unit="{write}",
+    description="Retry-tier and dead-letter writes the broker did not acknowledge; each is sent "
+    "again after a backoff (its offset stays uncommitted). Attributes: topic_kind (retry, "
+    "dead_letter), code (librdkafka error name).",
 )
 
 # --- TikTok requests --------------------------------------------------------------------------

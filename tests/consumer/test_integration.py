@@ -265,7 +265,7 @@ def test_sigterm_shuts_down_cleanly_within_the_grace_period(
 def test_backpressure_pauses_and_resumes_without_losing_records(
     broker: Any, emulator: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="tiktok_capi.consumer.loop.pipeline")
+    caplog.set_level(logging.DEBUG, logger="tiktok_capi.consumer.loop")
     topic = broker.unique_topic("core-backpressure", partitions=2)
     group = broker.unique_group("core-backpressure")
     # A destination slower than a second per request: the excess lasts, partitions get paused.

@@ -14,7 +14,7 @@ from tests.fixtures.broker import BrokerHelper
 from tiktok_capi.consumer.cli import main
 from tiktok_capi.consumer.commands.dlq import load_kafka_settings
 from tiktok_capi.consumer.config.settings import ConfigError
-from tiktok_capi.consumer.failures.producer import OutcomeProducer
+from tiktok_capi.consumer.failures.producer import FailureProducer
 from tiktok_capi.consumer.failures.tiers import HEADER_REPLAYED_FROM, FailureInfo, RetryTiers
 from tiktok_capi.consumer.kafka.records import SourceRecord
 
@@ -72,7 +72,7 @@ def test_no_action_prints_usage(capsys: pytest.CaptureFixture[str]) -> None:
 def fill_dlq(broker: BrokerHelper, source: str, dlq: str, count: int) -> None:
     """Dead-letter ``count`` records of ``source`` the way the consumer does."""
     tiers = RetryTiers(f"{source}.retry", [1], dlq)
-    producer = OutcomeProducer({"bootstrap.servers": broker.bootstrap, "linger.ms": 1})
+    producer = FailureProducer({"bootstrap.servers": broker.bootstrap, "linger.ms": 1})
     done: list[str | None] = []
     try:
         for offset in range(count):

@@ -1,8 +1,10 @@
-"""Transformer and WorkerPool: one compact result per value, the same inline and in a process."""
+"""Transformer and PoolDecoding: one compact result per value, the same inline and in a process."""
 
 from __future__ import annotations
 
+import queue
 import time
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,16 +12,18 @@ import orjson
 
 from tiktok_capi.consumer.config.settings import load_settings
 from tiktok_capi.consumer.decode.codec import BundledDecoder, encode_event
+from tiktok_capi.consumer.decode.pool import PoolDecoding
 from tiktok_capi.consumer.decode.transform import (
     MAPPED,
     MAPPING_FAILED,
     SKIPPED,
     UNDECODABLE,
+    Result,
     Transformer,
-    WorkerPool,
     mapping_settings,
 )
 from tiktok_capi.consumer.demo.storefront import generate
+from tiktok_capi.consumer.loop.chunk import Chunk
 from tiktok_capi.mapping import Mapped, MappingSettings, map_event
 
 
@@ -50,10 +54,15 @@ def test_worker_process_gives_the_same_results() -> None:
     )  # fmt: skip
     values, _ = _values()
     now = time.time()
-    inline = Transformer(BundledDecoder(), mapping_settings(settings)).run(values, now)
-    pool = WorkerPool(settings, 1)
+    transformer = Transformer(BundledDecoder(), mapping_settings(settings))
+    inline = transformer.run(values, now)
+    pool = PoolDecoding(settings, 1, transformer)
+    chunk = Chunk(now)
+    chunk.values = values
+    done: queue.SimpleQueue[Future[list[Result]]] = queue.SimpleQueue()
     try:
-        assert pool.submit(values, now).result(timeout=60) == inline
+        pool.submit(chunk, lambda _work, future: done.put(future))
+        assert done.get(timeout=60).result() == inline
     finally:
         pool.close()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tiktok_capi.consumer.failures.producer import DlqLimiter
+from tiktok_capi.consumer.failures.limit import DlqLimiter
 
 
 class Clock:

@@ -1,4 +1,4 @@
-"""OutcomeProducer against a real broker: bytes, headers, acknowledgements, metrics."""
+"""FailureProducer against a real broker: bytes, headers, acknowledgements, metrics."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from tests.fixtures.broker import BrokerHelper
-from tiktok_capi.consumer.failures.producer import OutcomeProducer
+from tiktok_capi.consumer.failures.producer import FailureProducer, WriteError
 from tiktok_capi.consumer.failures.tiers import (
     HEADER_ATTEMPT,
     HEADER_REASON,
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 T0 = 1_700_000_000.0
 
 
-def wait_for(condition: Any, producer: OutcomeProducer, timeout: float = 20) -> None:
+def wait_for(condition: Any, producer: FailureProducer, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "condition not met before the deadline"
@@ -43,8 +43,8 @@ def tiers(broker: BrokerHelper) -> RetryTiers:
 
 
 @pytest.fixture
-def producer(broker: BrokerHelper) -> Iterator[OutcomeProducer]:
-    out = OutcomeProducer({"bootstrap.servers": broker.bootstrap, "linger.ms": 1})
+def producer(broker: BrokerHelper) -> Iterator[FailureProducer]:
+    out = FailureProducer({"bootstrap.servers": broker.bootstrap, "linger.ms": 1})
     yield out
     out.close(5)
 
@@ -55,9 +55,9 @@ def source(offset: int, key: bytes | None = b"user-1") -> SourceRecord:
 
 
 def test_writes_original_bytes_and_route_headers_and_acknowledges(
-    broker: BrokerHelper, tiers: RetryTiers, producer: OutcomeProducer
+    broker: BrokerHelper, tiers: RetryTiers, producer: FailureProducer
 ) -> None:
-    done: list[tuple[int, str | None]] = []
+    done: list[tuple[int, WriteError | None]] = []
     routes = []
     for offset in range(3):
         record = source(offset)
@@ -85,11 +85,11 @@ def test_writes_original_bytes_and_route_headers_and_acknowledges(
 
 
 def test_dead_letter_with_null_key_and_value(
-    broker: BrokerHelper, tiers: RetryTiers, producer: OutcomeProducer
+    broker: BrokerHelper, tiers: RetryTiers, producer: FailureProducer
 ) -> None:
     record = SourceRecord("cdp", 0, 5, None, None, None, 0)
     route = tiers.dead_letter(record, "decode_error", FailureInfo.from_reason("decode_error"), T0)
-    done: list[str | None] = []
+    done: list[WriteError | None] = []
     producer.send(record, route, done.append)
     wait_for(lambda: done, producer)
     assert done == [None]
@@ -127,14 +127,14 @@ class FakeProducer:
 
 def test_a_failed_write_can_be_sent_again_from_its_callback() -> None:
     fake = FakeProducer(fail_first=2)
-    out = OutcomeProducer({}, producer_factory=lambda conf: fake)
+    out = FailureProducer({}, producer_factory=lambda conf: fake)
     tiers = RetryTiers("r", [1], "d")
     record = source(1)
     route = tiers.route(record, FailureInfo("transient", "x"), T0)
     outcomes: list[str | None] = []
 
-    def done(error: str | None) -> None:
-        outcomes.append(error)
+    def done(error: WriteError | None) -> None:
+        outcomes.append(None if error is None else str(error))
         if error is not None:
             out.send(record, route, done)  # what the poll loop does: try again
 
@@ -153,7 +153,7 @@ def test_acknowledged_writes_are_counted(monkeypatch: pytest.MonkeyPatch) -> Non
     retried = provider.get_meter("t").create_counter("retried")
     dead = provider.get_meter("t").create_counter("dead")
     tiers = RetryTiers("r", [1], "d")
-    out = OutcomeProducer({}, producer_factory=lambda conf: FakeProducer())
+    out = FailureProducer({}, producer_factory=lambda conf: FakeProducer())
     monkeypatch.setattr(metrics, "EVENTS_RETRIED", retried)
     monkeypatch.setattr(metrics, "EVENTS_DEAD_LETTERED", dead)
     try:
@@ -187,7 +187,7 @@ def test_full_queue_parks_writes_in_order_without_blocking(
         "queue.buffering.max.messages": 5,
         "linger.ms": 50,
     }
-    out = OutcomeProducer(conf)
+    out = FailureProducer(conf)
     try:
         order: list[int] = []
         for offset in range(40):
@@ -214,21 +214,21 @@ def test_failed_write_reports_an_error(broker: BrokerHelper) -> None:
         "message.timeout.ms": 500,
         "allow.auto.create.topics": False,
     }
-    out = OutcomeProducer(conf)
+    out = FailureProducer(conf)
     try:
         tiers = RetryTiers(broker.unique_group("missing"), [1], "never-created-dlq")
         record = source(1)
-        done: list[str | None] = []
+        done: list[WriteError | None] = []
         out.send(record, tiers.route(record, FailureInfo("transient", "x"), T0), done.append)
         wait_for(lambda: done, out)
-        assert done[0] is not None and done[0] != ""
+        assert done[0] is not None and str(done[0]) != ""
         assert out.pending() == 0
     finally:
         out.close()
 
 
 def test_send_after_close_is_refused(broker: BrokerHelper) -> None:
-    out = OutcomeProducer({"bootstrap.servers": broker.bootstrap})
+    out = FailureProducer({"bootstrap.servers": broker.bootstrap})
     out.close()
     out.close()  # idempotent
     tiers = RetryTiers("r", [1], "d")

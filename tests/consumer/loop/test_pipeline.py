@@ -16,13 +16,15 @@ import orjson
 import pytest
 
 from tiktok_capi.consumer.decode.codec import DecodeError, RegistryUnavailable
+from tiktok_capi.consumer.decode.pool import InlineDecoding
 from tiktok_capi.consumer.decode.transform import Transformer
 from tiktok_capi.consumer.delivery.base import BatchOutcome, ErrorInfo
-from tiktok_capi.consumer.failures.producer import DlqLimiter
+from tiktok_capi.consumer.failures.limit import DlqLimiter
 from tiktok_capi.consumer.failures.tiers import RetryTiers, Route
 from tiktok_capi.consumer.kafka.records import SourceRecord
 from tiktok_capi.consumer.kafka.source import PartitionKey
-from tiktok_capi.consumer.loop.pipeline import EXIT_STOPPED, Pipeline, PipelineConfig
+from tiktok_capi.consumer.loop.pipeline import Pipeline, PipelineConfig
+from tiktok_capi.consumer.status import ExitStatus
 from tiktok_capi.consumer.telemetry.health_state import DestinationState, HealthState
 from tiktok_capi.consumer.telemetry.stats import StatsRecorder
 from tiktok_capi.mapping import MappingSettings
@@ -170,9 +172,7 @@ class FakeOutcomes:
         self.written: list[tuple[SourceRecord, Route]] = []
         self._pending: list[Callable[[str | None], None]] = []
 
-    def send(
-        self, record: SourceRecord, route: Route, on_done: Callable[[str | None], None]
-    ) -> None:
+    def send(self, record: SourceRecord, route: Route, on_done: Callable[[Any], None]) -> None:
         self.written.append((record, route))
         self._pending.append(on_done)
 
@@ -215,6 +215,7 @@ class Harness:
             "max_in_flight_events": 1000,
             "commit_interval_s": 0.05,
             "shutdown_grace_s": 2.0,
+            "probe_interval_s": 0.01,
         }
         dlq_max = config.pop("dlq_max_per_minute", 0)
         settings.update(config)
@@ -233,15 +234,13 @@ class Harness:
         self.pipeline = Pipeline(
             PipelineConfig(**settings),
             source_factory=make_source,
-            transformer=Transformer(self.decoder, MappingSettings()),  # type: ignore[arg-type]
-            pool=None,
+            decoding=InlineDecoding(Transformer(self.decoder, MappingSettings())),  # type: ignore[arg-type]
             sender=self.sender,
             tiers=RetryTiers("src.retry", (1.0,), "src.dlq"),
-            outcomes=self.outcomes,  # type: ignore[arg-type]
+            producer=self.outcomes,  # type: ignore[arg-type]
             limiter=DlqLimiter(dlq_max),
             health=self.health,
             stats=self.stats,
-            probe_interval_s=0.01,
         )
         assert self.source is not None
         self.offsets = {key: 0 for key in self.keys}
@@ -295,7 +294,7 @@ def test_delivered_events_are_committed_to_the_end() -> None:
 def test_delivery_spans_link_to_the_records_trace_context(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("tiktok_capi.consumer.loop.outcomes.tracing_enabled", lambda: True)
+    monkeypatch.setattr("tiktok_capi.consumer.loop.pipeline.tracing_enabled", lambda: True)
     traceparent = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     h = Harness(partitions=1)
     assert h.source is not None
@@ -413,7 +412,7 @@ def test_dead_letter_limit_stops_the_destination() -> None:
     h.produce(0, [b"bad"] * 5)
     h.start()
     h.thread.join(10)
-    assert h.status == EXIT_STOPPED
+    assert h.status == ExitStatus.STOPPED
     assert h.health.snapshot().destination is DestinationState.STOPPED
     assert len(h.outcomes.written) == 2
     assert h.source is not None and h.source.committed().get((TOPIC, 0), 0) <= 2

@@ -1,0 +1,69 @@
+"""The partitions this member owns, as the poll loop sees them: one lane per assignment.
+
+A :class:`Lane` carries the partition's offset tracker for the current assignment and, for a
+retry tier topic, its tier number. :class:`Lanes` is the loop's table of them, updated only by
+the rebalance callbacks (on the poll loop), and the one source of the in-flight count: the
+records tracked and not resolved yet, summed over the lanes (so no step keeps a counter of its
+own that could drift).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+from tiktok_capi.consumer.kafka.source import PartitionKey
+from tiktok_capi.consumer.offsets.tracker import PartitionOffsets
+
+__all__ = ["Lane", "Lanes"]
+
+
+class Lane:
+    """One assigned partition: its key, its retry tier (``None`` for the source) and tracker."""
+
+    __slots__ = ("key", "tier", "tracker")
+
+    def __init__(self, key: PartitionKey, tier: int | None) -> None:
+        self.key = key
+        self.tier = tier
+        self.tracker = PartitionOffsets(key[0], key[1])
+
+
+class Lanes:
+    """The assigned partitions by topic and partition (read on the hot path by intake)."""
+
+    __slots__ = ("_by_key", "by_topic")
+
+    def __init__(self) -> None:
+        self._by_key: dict[PartitionKey, Lane] = {}
+        self.by_topic: dict[str, dict[int, Lane]] = {}
+        """``topic -> partition -> lane``: two dict lookups per consumed record."""
+
+    def add(self, key: PartitionKey, tier: int | None) -> Lane:
+        """A new assignment of ``key`` (a fresh tracker)."""
+        lane = Lane(key, tier)
+        self._by_key[key] = lane
+        self.by_topic.setdefault(key[0], {})[key[1]] = lane
+        return lane
+
+    def pick(self, keys: Iterable[PartitionKey]) -> list[Lane]:
+        """The lanes of ``keys`` that are assigned."""
+        return [self._by_key[key] for key in keys if key in self._by_key]
+
+    def remove(self, lanes: Sequence[Lane]) -> None:
+        """Forget ``lanes`` and retire their trackers (late results must not resolve anything)."""
+        for lane in lanes:
+            self._by_key.pop(lane.key, None)
+            self.by_topic.get(lane.key[0], {}).pop(lane.key[1], None)
+            lane.tracker.retire()
+
+    def trackers(self) -> Iterator[PartitionOffsets]:
+        """Every assigned partition's tracker."""
+        return (lane.tracker for lane in self._by_key.values())
+
+    def keys(self) -> tuple[PartitionKey, ...]:
+        """The assigned partitions, sorted."""
+        return tuple(sorted(self._by_key))
+
+    def in_flight(self) -> int:
+        """Records tracked and not resolved yet, over every assigned partition."""
+        return sum(lane.tracker.unresolved for lane in self._by_key.values())
