@@ -33,9 +33,8 @@ from mapping import (
     Mapped,
     MappingSettings,
     map_event,
-    parse_event_map,
 )
-from tests.mapping.helpers import NOW
+from tests.mapping.helpers import NOW, golden_settings
 from tools.compile_mapping import ROOT, build, compiler_missing, environ
 
 MISSING = compiler_missing()
@@ -168,15 +167,13 @@ def _inputs() -> Iterator[tuple[Any, MappingSettings, float]]:
     for event in generate(4000, seed=20251125):
         yield event, settings, NOW
     rng = random.Random(4)
+    # With consent checked too, so that the compiled switches are compared on messy values.
+    consent = MappingSettings(consent_categories=("Advertising",))
     for event in generate(1500, seed=4):
-        yield _perturb(event, rng), settings, NOW
+        yield _perturb(event, rng), consent, NOW
     for path in sorted(GOLDEN.glob("*.json")):
         case = json.loads(path.read_text(encoding="utf-8"))
-        golden = MappingSettings(
-            event_map=parse_event_map(case.get("event_map", {}), "golden event_map"),
-            default_phone_region=case.get("phone_region", "US"),
-        )
-        yield case["input"], golden, case["now"]
+        yield case["input"], golden_settings(case), case["now"]
 
 
 def _perturb(value: Any, rng: random.Random) -> Any:
