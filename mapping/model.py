@@ -95,13 +95,15 @@ class TikTokEvent(TypedDict):
     limited_data_use: bool
 
 
-def _folded(values: object, what: str) -> tuple[str, ...]:
-    if isinstance(values, str) or not isinstance(values, tuple | list):
-        raise ValueError(f"{what}: expected a tuple of names, got {type(values).__name__}")
+def _folded(values: tuple[str, ...], what: str) -> tuple[str, ...]:
+    if not isinstance(values, tuple):  # what the compiled build's type check raises, too
+        raise TypeError(f"{what}: expected a tuple of names, got {type(values).__name__}")
     folded: list[str] = []
     for value in values:
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError(f"{what}: every name must be a non-blank string")
+        if not isinstance(value, str):
+            raise TypeError(f"{what}: expected names (strings), got {type(value).__name__}")
+        if not value.strip():
+            raise ValueError(f"{what}: every name must be non-blank")
         folded.append(value.strip().casefold())
     return tuple(folded)
 

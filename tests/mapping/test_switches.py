@@ -335,11 +335,23 @@ def test_consent_required_needs_categories() -> None:
     [
         {"integration_names": ("TikTok", "")},
         {"integration_names": ("  ",)},
-        {"integration_names": "TikTok Ads"},  # a string, not a tuple of names
-        {"consent_categories": ("Advertising", 3)},
-        {"consent_categories": None},
+        {"consent_categories": ("Advertising", "")},
     ],
 )
 def test_unusable_names_are_refused(settings: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=r"integration_names|consent_categories"):
+        MappingSettings(**settings)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"integration_names": "TikTok Ads"},  # a string, not a tuple of names
+        {"integration_names": ["TikTok Ads"]},
+        {"consent_categories": None},
+        {"consent_categories": ("Advertising", 3)},
+    ],
+)
+def test_names_must_be_a_tuple_of_strings(settings: dict[str, Any]) -> None:
+    with pytest.raises(TypeError):
         MappingSettings(**settings)
