@@ -169,7 +169,7 @@ def _inputs() -> Iterator[tuple[Any, MappingSettings, float]]:
     rng = random.Random(4)
     # With consent checked too, so that the compiled switches are compared on messy values.
     consent = MappingSettings(consent_categories=("Advertising",))
-    for event in generate(1500, seed=4):
+    for event in generate(1500, seed=4, switches=True):
         yield _perturb(event, rng), consent, NOW
     for path in sorted(GOLDEN.glob("*.json")):
         case = json.loads(path.read_text(encoding="utf-8"))
