@@ -13,6 +13,8 @@ Usage::
 
 The event table is data (:data:`DEFAULT_EVENT_MAP`); :func:`load_event_map` applies a user's
 JSON overrides and raises :class:`EventMapError` with a message naming the file and the key.
+Events the source disabled for this destination (``integrations``) or whose user did not consent
+(``context.consent``, when consent categories are set) are skipped like unmapped ones.
 See ``docs/mapping.md`` for every field and rule. :func:`compiled` tells whether this copy of
 the package was compiled with mypyc (an opt-in build, see ``docs/architecture.md``).
 """
@@ -41,9 +43,11 @@ from tiktok_capi.mapping.model import (
     TikTokProperties,
     TikTokUser,
 )
+from tiktok_capi.mapping.switches import DEFAULT_INTEGRATION_NAMES
 
 __all__ = [
     "DEFAULT_EVENT_MAP",
+    "DEFAULT_INTEGRATION_NAMES",
     "PAGE_KEY",
     "SKIP_REASONS",
     "ContentsSource",

@@ -2,7 +2,9 @@
 
 Pure: the current time is an argument, nothing is logged, nothing raises for any input. Call
 types: ``track`` maps by its exact ``event`` name, ``page`` maps by the ``$page`` rule
-(``Pageview``), ``identify``/``group``/``alias``/``screen`` are skipped.
+(``Pageview``), ``identify``/``group``/``alias``/``screen`` are skipped. An event that maps is
+then checked against the source's own switches (:mod:`mapping.switches`): ``integrations``
+first, then consent, so those skips count only events TikTok would otherwise have received.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tiktok_capi.mapping.model import (
 from tiktok_capi.mapping.normalise import sha256_hex
 from tiktok_capi.mapping.pii import has_email, redact_emails, redact_pii
 from tiktok_capi.mapping.properties import build_properties
+from tiktok_capi.mapping.switches import disabled_by_integrations, missing_consent
 from tiktok_capi.mapping.timestamps import event_time
 from tiktok_capi.mapping.user import build_user
 from tiktok_capi.mapping.values import as_bool, as_text, field, kind, obj
@@ -38,6 +41,8 @@ SKIP_REASONS: Final = (
     "missing_event_name",
     "unmapped_event",
     "disabled_event",
+    "disabled_by_integrations",
+    "no_consent",
 )
 
 _UNSUPPORTED_TYPES = frozenset({"identify", "group", "alias", "screen"})
@@ -123,7 +128,8 @@ def map_event(event: Mapping[str, Any], settings: MappingSettings, now: float) -
 
     Args:
         event: the decoded CDP event (any value is tolerated; non-objects are skipped).
-        settings: the event table and the default phone region.
+        settings: the event table, the default phone region, the names of this destination in
+            ``integrations`` and the consent categories required.
         now: the current time in Unix seconds, used when the event has no usable timestamp.
 
     Returns:
@@ -140,6 +146,14 @@ def map_event(event: Mapping[str, Any], settings: MappingSettings, now: float) -
 
     properties = obj(event.get("properties"), "properties", notes)
     context = obj(event.get("context"), "context", notes)
+    refused = disabled_by_integrations(event.get("integrations"), settings.integration_names, notes)
+    if refused is not None:
+        return Skipped("disabled_by_integrations", refused, tuple(notes))
+    refused = missing_consent(
+        context, settings.consent_categories, settings.consent_required, notes
+    )
+    if refused is not None:
+        return Skipped("no_consent", refused, tuple(notes))
     context_page = obj(field(context, "page"), "context.page", notes)
 
     page: TikTokPage = {}

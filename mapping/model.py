@@ -13,6 +13,7 @@ from typing import NotRequired, TypedDict
 import phonenumbers
 
 from tiktok_capi.mapping.events import DEFAULT_EVENT_MAP, EventMap
+from tiktok_capi.mapping.switches import DEFAULT_INTEGRATION_NAMES
 
 __all__ = [
     "Mapped",
@@ -94,6 +95,19 @@ class TikTokEvent(TypedDict):
     limited_data_use: bool
 
 
+def _folded(values: tuple[str, ...], what: str) -> tuple[str, ...]:
+    if not isinstance(values, tuple):  # what the compiled build's type check raises, too
+        raise TypeError(f"{what}: expected a tuple of names, got {type(values).__name__}")
+    folded: list[str] = []
+    for value in values:
+        if not isinstance(value, str):
+            raise TypeError(f"{what}: expected names (strings), got {type(value).__name__}")
+        if not value.strip():
+            raise ValueError(f"{what}: every name must be non-blank")
+        folded.append(value.strip().casefold())
+    return tuple(folded)
+
+
 @dataclass(frozen=True, slots=True)
 class MappingSettings:
     """What the mapping needs from the destination's configuration.
@@ -103,10 +117,22 @@ class MappingSettings:
         default_phone_region: ISO 3166 region (e.g. "US", "GB"; case-insensitive, stored upper
             case) used to read phone numbers written without a country code. Raises
             ``ValueError`` when unknown.
+        integration_names: the keys of an event's ``integrations`` object that mean this
+            destination (compared case-insensitively; stored case-folded). Empty: only ``All``
+            decides. See :mod:`mapping.switches`.
+        consent_categories: consent categories that must all be ``true`` in
+            ``context.consent.categoryPreferences`` (case-insensitive; stored case-folded).
+            Empty (the default): consent is not checked.
+        consent_required: skip events without consent preferences as well. Needs
+            ``consent_categories`` (``ValueError`` otherwise: without categories nothing would
+            be checked, which is not what a user asking for consent wants).
     """
 
     event_map: EventMap = DEFAULT_EVENT_MAP
     default_phone_region: str = "US"
+    integration_names: tuple[str, ...] = DEFAULT_INTEGRATION_NAMES
+    consent_categories: tuple[str, ...] = ()
+    consent_required: bool = False
 
     def __post_init__(self) -> None:
         region = self.default_phone_region
@@ -117,6 +143,16 @@ class MappingSettings:
             raise ValueError(
                 f"unknown phone region {self.default_phone_region!r}: "
                 "expected an upper-case ISO 3166 code such as US, GB or DE"
+            )
+        # Case-folded once here, so that the per-event comparison is a plain lookup.
+        names = _folded(self.integration_names, "integration_names")
+        object.__setattr__(self, "integration_names", names)
+        categories = _folded(self.consent_categories, "consent_categories")
+        object.__setattr__(self, "consent_categories", categories)
+        if self.consent_required and not categories:
+            raise ValueError(
+                "consent_required needs consent_categories: name the categories that must be "
+                "granted (e.g. Advertising)"
             )
 
 

@@ -83,16 +83,22 @@ def _parse_phone(value: str, region: str) -> str | None:
         number = phonenumbers.parse(value, region)
     except Exception:  # a foreign parser: whatever it raises, the number is unusable
         return None
-    if not phonenumbers.is_possible_number(number):
+    # Validity, not "possible length": a number too short for its country's plan ("555-0100",
+    # "+44 20 7946") passes the length check but is no one's full number, so TikTok could never
+    # match it. is_valid_number checks the digits against the country's numbering plan.
+    if not phonenumbers.is_valid_number(number):
         return None
     return sha256_hex(phonenumbers.format_number(number, _E164))
 
 
 def hash_phone(value: str, region: str) -> str | None:
-    """Phone: made E.164 (``+`` country code and digits) and hashed; ``None`` if impossible.
+    """Phone: made E.164 (``+`` country code and digits) and hashed; ``None`` if not valid.
 
     Numbers without a country code are read as numbers of ``region`` (ISO 3166, e.g. "US").
-    A value that is 64 hex digits (any case) is taken as already hashed.
+    A number counts when ``phonenumbers`` finds it valid: a complete number of its country's
+    numbering plan (right length and prefixes for that country), so local-only or truncated
+    numbers (``555-0100``, ``+1 555 0100``, ``+44 20 7946``) are left out rather than sent in an
+    incomplete form. A value that is 64 hex digits (any case) is taken as already hashed.
     """
     text = value.strip()
     if len(text) == 64 and _SHA256_ANY_CASE.fullmatch(text):

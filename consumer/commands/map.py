@@ -4,7 +4,8 @@ For every non-blank input line, one output line: the TikTok event object exactly
 appear in the request's ``data`` array, or ``null`` when the event is skipped (not a TikTok
 event) or the line is not a JSON object. Bad lines are reported on stderr by line number
 (never their content, which may hold PII) and make the exit status 1. Exit status 2 means the
-configuration (event map, phone region, input file) is unusable.
+configuration (event map, phone region, destination names, consent, input file) is unusable.
+Every option defaults to the environment variable the connector reads, parsed the same way.
 """
 
 from __future__ import annotations
@@ -25,8 +26,18 @@ request's `data` array -- or `null` when the event is skipped or the line is not
 object. Nothing is sent anywhere: use it to check a mapping before going live.
 
 Exit status: 0 all lines read; 1 some line was not a JSON object (reported on stderr with its
-line number); 2 invalid configuration (event map, phone region) or unreadable FILE.
+line number); 2 invalid configuration (event map, phone region, consent) or unreadable FILE.
 """
+
+
+def _env_default(name: str) -> str | None:
+    """The connector's value of variable ``name``: the environment, else its default."""
+    from tiktok_capi.consumer.config.settings import OPTIONS
+
+    raw = os.environ.get(name, "")
+    if raw.strip():
+        return raw
+    return next(option.default for option in OPTIONS if option.env == name)
 
 
 def register(subparsers: Any) -> None:
@@ -73,6 +84,28 @@ def register(subparsers: Any) -> None:
         "Default: $PHONE_DEFAULT_REGION, else US",
     )
     parser.add_argument(
+        "--integration-names",
+        metavar="NAMES",
+        default=_env_default("INTEGRATION_NAMES"),
+        help="comma-separated keys of the `integrations` object that mean this destination "
+        "(case-insensitive). Default: $INTEGRATION_NAMES, else %(default)s",
+    )
+    parser.add_argument(
+        "--consent-categories",
+        metavar="CATS",
+        default=_env_default("CONSENT_CATEGORIES"),
+        help="comma-separated consent categories that must all be true in "
+        "context.consent.categoryPreferences (e.g. Advertising). Default: $CONSENT_CATEGORIES, "
+        "else none (consent is not checked)",
+    )
+    parser.add_argument(
+        "--consent-required",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --consent-categories, also skip events without consent preferences. "
+        "Default: $CONSENT_REQUIRED, else false",
+    )
+    parser.add_argument(
         "-v",
         "--verbose",
         action="store_true",
@@ -86,6 +119,32 @@ def _error(message: str) -> None:
     sys.stderr.write(f"tiktok-capi map: {message}\n")
 
 
+def _switches(args: argparse.Namespace) -> dict[str, Any]:
+    """The integrations and consent settings, parsed as the connector parses its variables.
+
+    Raises:
+        ValueError: a value does not parse, or consent is required without categories.
+    """
+    from tiktok_capi.consumer.config.settings import OPTIONS
+
+    parse = {option.env: option.parse for option in OPTIONS}
+    names = parse["INTEGRATION_NAMES"](args.integration_names or "")
+    categories = parse["CONSENT_CATEGORIES"](args.consent_categories or "")
+    required = args.consent_required
+    if required is None:
+        try:
+            required = parse["CONSENT_REQUIRED"](_env_default("CONSENT_REQUIRED") or "false")
+        except ValueError as exc:
+            raise ValueError(f"CONSENT_REQUIRED: {exc}") from None
+    if required and not categories:
+        raise ValueError("--consent-required needs --consent-categories (e.g. Advertising)")
+    return {
+        "integration_names": names,
+        "consent_categories": categories,
+        "consent_required": required,
+    }
+
+
 def _run(args: argparse.Namespace) -> int:
     from tiktok_capi.mapping import EventMapError, MappingSettings, load_event_map
 
@@ -94,12 +153,17 @@ def _run(args: argparse.Namespace) -> int:
     except EventMapError as exc:
         _error(f"invalid event map: {exc}")
         return 2
+    try:
+        switches = _switches(args)
+    except ValueError as exc:
+        _error(str(exc))
+        return 2
     region = str(args.phone_region)
     try:
         settings = (
-            MappingSettings(event_map=event_map, default_phone_region=region)
+            MappingSettings(event_map=event_map, default_phone_region=region, **switches)
             if event_map is not None
-            else MappingSettings(default_phone_region=region)
+            else MappingSettings(default_phone_region=region, **switches)
         )
     except ValueError as exc:
         _error(f"--phone-region: {exc}")

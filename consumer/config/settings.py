@@ -135,6 +135,11 @@ def _text(text: str) -> str:
     return text.strip()
 
 
+def _names(text: str) -> tuple[str, ...]:
+    """A comma-separated list of names: trimmed, empty entries left out."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
 def _secret(text: str) -> SecretStr:
     return SecretStr(text.strip())
 
@@ -375,6 +380,32 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "Region (ISO 3166 alpha-2) for phone numbers written without a country code.",
         "US",
     ),
+    Option(
+        "INTEGRATION_NAMES",
+        "integration_names",
+        _names,
+        "Comma-separated keys of an event's `integrations` object that mean this destination "
+        '(case-insensitive): `{"All": false, "TikTok Ads": true}` sends the event, '
+        '`{"TikTok Ads": false}` skips it as `disabled_by_integrations` (docs/mapping.md).',
+        "TikTok Conversions,TikTok Conversions API,TikTok Ads,TIKTOK_ADS",
+    ),
+    Option(
+        "CONSENT_CATEGORIES",
+        "consent_categories",
+        _names,
+        "Comma-separated consent categories (e.g. `Advertising,Marketing`) that must all be "
+        "`true` in `context.consent.categoryPreferences`, else the event is skipped as "
+        "`no_consent`; events without preferences are sent. Empty: consent is not checked.",
+        None,
+    ),
+    Option(
+        "CONSENT_REQUIRED",
+        "consent_required",
+        _bool,
+        "With CONSENT_CATEGORIES: also skip events that carry no consent preferences "
+        "(`no_consent`).",
+        "false",
+    ),
     # Process
     Option(
         "SHUTDOWN_GRACE",
@@ -457,6 +488,14 @@ class Settings:
     dlq_max_per_minute: int = 0
     event_map_file: str | None = None
     phone_default_region: str = "US"
+    integration_names: tuple[str, ...] = (
+        "TikTok Conversions",
+        "TikTok Conversions API",
+        "TikTok Ads",
+        "TIKTOK_ADS",
+    )
+    consent_categories: tuple[str, ...] = ()
+    consent_required: bool = False
     shutdown_grace_s: float = 20.0
     health_host: str = "0.0.0.0"
     health_port: int = 8080
@@ -528,6 +567,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     values.setdefault("dlq_topic", f"{source}.tiktok.dlq")
     if values["dlq_topic"] == source or values["retry_topic"] == source:
         raise ConfigError("DLQ_TOPIC/RETRY_TOPIC: must differ from SOURCE_TOPIC")
+    if values.get("consent_required") and not values.get("consent_categories"):
+        # Without categories nothing would be checked: surely not what was meant.
+        raise ConfigError("CONSENT_REQUIRED=true needs CONSENT_CATEGORIES (e.g. Advertising)")
     values["kafka_properties"] = _kafka_properties(env)
     return Settings(**values)
 

@@ -56,7 +56,8 @@ Result = tuple[Any, ...]
 
 
 def mapping_settings(settings: Settings) -> MappingSettings:
-    """The mapping's settings: the event map (defaults + ``EVENT_MAP_FILE``) and phone region.
+    """The mapping's settings: event map (defaults + ``EVENT_MAP_FILE``), phone region, the
+    destination's names in ``integrations`` and the consent categories.
 
     Raises:
         mapping.EventMapError: the event-map file is invalid.
@@ -65,6 +66,9 @@ def mapping_settings(settings: Settings) -> MappingSettings:
     return MappingSettings(
         event_map=event_map or DEFAULT_EVENT_MAP,
         default_phone_region=settings.phone_default_region.upper(),
+        integration_names=settings.integration_names,
+        consent_categories=settings.consent_categories,
+        consent_required=settings.consent_required,
     )
 
 

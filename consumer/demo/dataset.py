@@ -62,7 +62,7 @@ def load_dataset(limit: int | None) -> list[dict[str, Any]]:
         return events
     if limit <= len(events):
         return events[:limit]
-    return list(sample_data.generate(limit))
+    return list(sample_data.generate(limit, switches=True))
 
 
 def _key(event: Mapping[str, Any]) -> bytes | None:

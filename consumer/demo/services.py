@@ -73,6 +73,9 @@ def demo_settings(
         "HEALTH_HOST": "127.0.0.1",
         "HEALTH_PORT": "0",
         "LOG_FORMAT": "json",
+        # The dataset's shoppers who declined advertising are held back (skipped as
+        # no_consent), as a shop asking for consent would configure it.
+        "CONSENT_CATEGORIES": "Advertising",
         **destination,
     }
     return load_settings(env)

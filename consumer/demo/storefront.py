@@ -7,12 +7,14 @@ formats, names and addresses; some anonymous), with product arrays, ``ttclid`` c
 URLs and unique message ids. The same ``(n, seed, now)`` always gives the same events.
 
 The shipped dataset ``consumer/demo/data/storefront.jsonl.gz`` (:data:`SAMPLE_PATH`) is
-``generate(SAMPLE_SIZE, SAMPLE_SEED, DATASET_NOW)``: its timestamps end at the fixed
+``generate(SAMPLE_SIZE, SAMPLE_SEED, DATASET_NOW, switches=True)`` (with consent choices and
+``integrations`` objects that turn TikTok off for some events): its timestamps end at the fixed
 :data:`DATASET_NOW`. TikTok (and the emulator) refuse events older than 7 days or in the future,
 so :func:`load_sample` re-bases them to end at the current time (and `tiktok-capi produce
 --rebase-timestamps` does the same to any file). Regenerate the file with
 ``python -m tiktok_capi.consumer.demo.storefront``. All personal data is fictitious (example.com
-addresses, 555-01xx phone numbers, documentation IP ranges).
+addresses, 555-01xx phone numbers and their like abroad, documentation IP ranges); every phone
+number is a valid number of its country, so the mapping sends it.
 """
 
 from __future__ import annotations
@@ -212,9 +214,25 @@ def _email(rng: random.Random, first: str, last: str, index: int) -> str:
     return email
 
 
+# Subscriber numbers outside North America, in ranges set aside for fiction where one exists
+# (Ofcom's drama range 020 7946 0xxx, ARCEP's 01 99 00 xx xx) and otherwise valid in
+# libphonenumber's plan of the country, so that the mapping sends them: {d} is a digit, {line}
+# three.
+_SUBSCRIBERS: Final = {
+    "+44": "79460{line}",
+    "+49": "555{d}{line}",
+    "+33": "9900{d}{line}",
+    "+55": "3555{d}{line}",
+    "+81": "555{d}0{line}",
+}
+
+
 def _phone(rng: random.Random, code: str, area: str) -> str:
     line = f"{rng.randint(100, 199):03d}"  # 555-01xx: reserved for fiction in North America
-    number = f"555{rng.randint(0, 9)}{line}" if code != "+1" else f"5550{line}"
+    if code != "+1":
+        number = _SUBSCRIBERS[code].format(d=rng.randint(0, 9), line=line)
+    else:
+        number = f"5550{line}"
     if code == "+1":
         return rng.choice(
             (
@@ -367,22 +385,65 @@ def _event_name(rng: random.Random) -> str:
     return rng.choices(MAPPED_EVENTS, weights=(6, 6, 12, 22, 8, 4, 3, 8, 2, 3, 3, 1, 2, 2), k=1)[0]
 
 
+def _consent(rng: random.Random) -> dict[str, bool] | None:
+    """A shopper's choices on the consent banner; ``None`` where none was shown (half of them)."""
+    if rng.random() < 0.5:
+        return None
+    return {
+        "Advertising": rng.random() >= 0.08,
+        "Analytics": rng.random() >= 0.2,
+        "Functional": True,
+    }
+
+
+def _add_switches(
+    rng: random.Random, event: dict[str, Any], consent: dict[str, bool] | None
+) -> None:
+    """The source's own switches: consent choices, and ``integrations`` naming TikTok."""
+    if consent is not None:
+        event["context"]["consent"] = {"categoryPreferences": dict(consent)}
+    roll = rng.random()
+    if roll < 0.015:  # this event is not for TikTok
+        event["integrations"] = {"All": True, "TikTok Conversions": False}
+    elif roll < 0.025:  # only for the analytics tools
+        event["integrations"] = {"All": False, "Google Analytics": True, "Mixpanel": True}
+    elif roll < 0.035:  # only for TikTok and one other: still sent
+        event["integrations"] = {"All": False, "TikTok Conversions": True, "Google Analytics": True}
+
+
 def generate(
-    n: int, seed: int = SAMPLE_SEED, now: datetime = DATASET_NOW, *, span: timedelta | None = None
+    n: int,
+    seed: int = SAMPLE_SEED,
+    now: datetime = DATASET_NOW,
+    *,
+    span: timedelta | None = None,
+    switches: bool = False,
 ) -> Iterator[dict[str, Any]]:
-    """Yield ``n`` storefront events, the same for the same ``(n, seed, now, span)``.
+    """Yield ``n`` storefront events, the same for the same arguments.
 
     Timestamps increase through ``span`` (default one hour) and end a second before ``now``.
+    With ``switches`` (the shipped dataset and the demo), events also carry the source's own
+    switches: half the shoppers made consent choices (``context.consent.categoryPreferences``;
+    about 8% of them declined ``Advertising``), and about 2.5% of events have an
+    ``integrations`` object that turns TikTok off (1% more name TikTok with ``"All": false``).
+    Benchmarks measure the stream without them.
     """
     rng = random.Random(seed)
     shoppers = [_Shopper(rng, i) for i in range(max(20, n // 8))]
+    # The switches draw from a stream of their own: with or without them, every other field of
+    # every event is the same.
+    extra = random.Random(f"switches-{seed}") if switches else None
+    consents = {s.anonymous_id: _consent(extra) for s in shoppers} if extra is not None else {}
     span = span if span is not None else timedelta(hours=1)
     start = now - span - timedelta(seconds=1)
     step = span / max(n, 1)
     for i in range(n):
         shopper = rng.choice(shoppers)
         moment = start + step * i + timedelta(milliseconds=rng.randint(0, 900))
-        yield _event(rng, shopper, _event_name(rng), moment)
+        event = _event(rng, shopper, _event_name(rng), moment)
+        if extra is not None:
+            _add_switches(extra, event, consents[shopper.anonymous_id])
+        yield event
 
 
 def _event(rng: random.Random, shopper: _Shopper, name: str, moment: datetime) -> dict[str, Any]:
@@ -466,7 +527,9 @@ def load_sample(now: datetime | None = None) -> list[dict[str, Any]]:
 
 if __name__ == "__main__":
     SAMPLE_PATH.parent.mkdir(parents=True, exist_ok=True)
-    written = write_jsonl(generate(SAMPLE_SIZE, SAMPLE_SEED, DATASET_NOW), SAMPLE_PATH)
+    written = write_jsonl(
+        generate(SAMPLE_SIZE, SAMPLE_SEED, DATASET_NOW, switches=True), SAMPLE_PATH
+    )
     import sys
 
     sys.stdout.write(f"wrote {written} events to {SAMPLE_PATH}\n")

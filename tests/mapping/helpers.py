@@ -5,7 +5,15 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from tiktok_capi.mapping import Mapped, MappingResult, MappingSettings, Skipped, map_event
+from tiktok_capi.mapping import (
+    DEFAULT_INTEGRATION_NAMES,
+    Mapped,
+    MappingResult,
+    MappingSettings,
+    Skipped,
+    map_event,
+    parse_event_map,
+)
 
 NOW = 1_764_000_000.75  # 2025-11-24T16:00:00.75Z
 SETTINGS = MappingSettings()
@@ -52,3 +60,14 @@ def get(tree: Any, path: str) -> Any:
         else:
             return None
     return tree
+
+
+def golden_settings(case: dict[str, Any]) -> MappingSettings:
+    """The settings a golden case asks for (every key optional; the defaults otherwise)."""
+    return MappingSettings(
+        event_map=parse_event_map(case.get("event_map", {}), "golden event_map"),
+        default_phone_region=case.get("phone_region", "US"),
+        integration_names=tuple(case.get("integration_names", DEFAULT_INTEGRATION_NAMES)),
+        consent_categories=tuple(case.get("consent_categories", ())),
+        consent_required=case.get("consent_required", False),
+    )

@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.mapping.helpers import NOW
+from tests.mapping.helpers import NOW, golden_settings
 from tiktok_capi import mapping
 from tiktok_capi.consumer.demo.storefront import generate
 from tiktok_capi.mapping import (
@@ -34,7 +34,6 @@ from tiktok_capi.mapping import (
     Mapped,
     MappingSettings,
     map_event,
-    parse_event_map,
 )
 from tools.compile_mapping import ROOT, build, compiler_missing, environ
 
@@ -173,15 +172,13 @@ def _inputs() -> Iterator[tuple[Any, MappingSettings, float]]:
     for event in generate(4000, seed=20251125):
         yield event, settings, NOW
     rng = random.Random(4)
-    for event in generate(1500, seed=4):
-        yield _perturb(event, rng), settings, NOW
+    # With consent checked too, so that the compiled switches are compared on messy values.
+    consent = MappingSettings(consent_categories=("Advertising",))
+    for event in generate(1500, seed=4, switches=True):
+        yield _perturb(event, rng), consent, NOW
     for path in sorted(GOLDEN.glob("*.json")):
         case = json.loads(path.read_text(encoding="utf-8"))
-        golden = MappingSettings(
-            event_map=parse_event_map(case.get("event_map", {}), "golden event_map"),
-            default_phone_region=case.get("phone_region", "US"),
-        )
-        yield case["input"], golden, case["now"]
+        yield case["input"], golden_settings(case), case["now"]
 
 
 def _perturb(value: Any, rng: random.Random) -> Any:

@@ -1,7 +1,8 @@
 """Golden examples: ``tests/golden/<case>.json`` -> the exact TikTok event.
 
 Each file holds a realistic storefront event (``input``), the time it is mapped at (``now``),
-optionally ``event_map`` overrides and ``phone_region``, and what must come out: ``expected``
+optionally ``event_map`` overrides, ``phone_region``, ``integration_names``,
+``consent_categories`` and ``consent_required``, and what must come out: ``expected``
 (the element of the request's ``data`` array, or null), ``skipped`` (the reason, when null)
 and ``notes``. After an intended change, ``UPDATE_GOLDEN=1 pytest tests/mapping/test_golden.py``
 rewrites the outputs; review the diff before committing.
@@ -17,18 +18,15 @@ from typing import Any
 import orjson
 import pytest
 
-from tiktok_capi.mapping import Mapped, MappingSettings, map_event, parse_event_map
+from tests.mapping.helpers import golden_settings
+from tiktok_capi.mapping import Mapped, map_event
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 CASES = sorted(GOLDEN.glob("*.json"))
 
 
 def _outcome(case: dict[str, Any]) -> dict[str, Any]:
-    settings = MappingSettings(
-        event_map=parse_event_map(case.get("event_map", {}), "golden event_map"),
-        default_phone_region=case.get("phone_region", "US"),
-    )
-    result = map_event(case["input"], settings, case["now"])
+    result = map_event(case["input"], golden_settings(case), case["now"])
     if isinstance(result, Mapped):
         # Through JSON, as the sender sends it.
         return {"expected": orjson.loads(orjson.dumps(result.event)), "notes": list(result.notes)}

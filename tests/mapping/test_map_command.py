@@ -37,7 +37,14 @@ ORDER_OUT = {
 
 @pytest.fixture(autouse=True)
 def _no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("EVENT_MAP_FILE", "PHONE_DEFAULT_REGION", "TIKTOK_PIXEL_CODE"):
+    for name in (
+        "EVENT_MAP_FILE",
+        "PHONE_DEFAULT_REGION",
+        "TIKTOK_PIXEL_CODE",
+        "INTEGRATION_NAMES",
+        "CONSENT_CATEGORIES",
+        "CONSENT_REQUIRED",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -199,6 +206,77 @@ def test_verbose_explains_without_values(
     ]
 
 
+DISABLED = {**ORDER, "integrations": {"All": False, "Mixpanel": True}}
+DECLINED = {
+    **ORDER,
+    "context": {**ORDER["context"], "consent": {"categoryPreferences": {"Advertising": False}}},
+}
+ONLY_MINE = {**ORDER, "integrations": {"All": False, "My TikTok": True}}
+
+
+def test_verbose_shows_the_switches_of_the_source(
+    capsysbinary: pytest.CaptureFixture[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stdin = _lines(DISABLED, DECLINED, ORDER)
+    args = ["-v", "--consent-categories", "Advertising"]
+    status, out, err = _run(capsysbinary, monkeypatch, args, stdin)
+    assert (status, out) == (0, [None, None, ORDER_OUT])
+    assert err.splitlines() == [
+        "tiktok-capi map: line 1: skipped: disabled_by_integrations (All: false)",
+        "tiktok-capi map: line 2: skipped: no_consent (advertising)",
+        "tiktok-capi map: summary: mapped: 1, skipped: disabled_by_integrations: 1, "
+        "skipped: no_consent: 1",
+    ]
+
+
+def test_consent_is_not_checked_by_default(
+    capsysbinary: pytest.CaptureFixture[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    status, out, _ = _run(capsysbinary, monkeypatch, [], _lines(DECLINED))
+    assert (status, out[0]["event_id"]) == (0, "m-1")
+
+
+def test_switches_default_to_the_connector_environment(
+    capsysbinary: pytest.CaptureFixture[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INTEGRATION_NAMES", "My TikTok")
+    monkeypatch.setenv("CONSENT_CATEGORIES", "advertising")
+    monkeypatch.setenv("CONSENT_REQUIRED", "true")
+    stdin = _lines(ONLY_MINE, DECLINED, {**ONLY_MINE, "context": DECLINED["context"]})
+    status, out, _ = _run(capsysbinary, monkeypatch, [], stdin)
+    # ONLY_MINE carries no consent preferences, and they are required
+    assert (status, out) == (0, [None, None, None])
+    args = ["--integration-names", "TikTok Ads", "--no-consent-required"]
+    status, out, _ = _run(capsysbinary, monkeypatch, args, _lines(ONLY_MINE, ORDER))
+    assert (status, out) == (0, [None, ORDER_OUT])
+    granted = {"consent": {"categoryPreferences": {"Advertising": True}}}
+    event = {**ONLY_MINE, "context": {**ORDER["context"], **granted}}
+    status, out, _ = _run(capsysbinary, monkeypatch, [], _lines(event))
+    assert (status, out[0]["event_id"]) == (0, "m-1")
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--consent-required"], {}, "--consent-required needs --consent-categories"),
+        ([], {"CONSENT_REQUIRED": "true"}, "--consent-required needs --consent-categories"),
+        ([], {"CONSENT_REQUIRED": "perhaps"}, "CONSENT_REQUIRED: not a boolean"),
+    ],
+)
+def test_consent_required_without_categories_exits_2(
+    capsysbinary: pytest.CaptureFixture[bytes],
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    env: dict[str, str],
+    message: str,
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    status, out, err = _run(capsysbinary, monkeypatch, args, _lines(ORDER))
+    assert (status, out) == (2, [])
+    assert message in err
+
+
 def test_the_console_command(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "consumer", "map"],
@@ -219,7 +297,9 @@ def test_help_describes_the_command(capsys: pytest.CaptureFixture[str]) -> None:
         main(["map", "--help"])
     assert exited.value.code == 0
     text = capsys.readouterr().out
-    for option in ("--pixel-code", "--test-event-code", "--event-map", "--phone-region", "FILE"):
+    options = ["--pixel-code", "--test-event-code", "--event-map", "--phone-region", "FILE"]
+    options += ["--integration-names", "--consent-categories", "--consent-required"]
+    for option in options:
         assert option in text
 
 

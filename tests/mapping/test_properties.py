@@ -70,6 +70,58 @@ ROWS: list[tuple[str, dict[str, Any], str, Any]] = [
         7.5,
     ),
     ("value no prices", {"products": [{"product_id": 1}]}, "properties.value", None),
+    # Decisions where the specification is silent (docs/mapping.md, "Where the spec is silent"):
+    # an unusable quantity counts as 1 in the sum ...
+    *(
+        (
+            f"value quantity {label} counts as 1",
+            {"products": [{"price": 5, "quantity": q}]},
+            "properties.value",
+            5,
+        )
+        for label, q in (
+            ("fraction", 2.5),
+            ("text", "two"),
+            ("null", None),
+            ("bool", True),
+            ("nan", float("nan")),
+            ("array", [2]),
+        )
+    ),
+    (
+        "value quantity unusable, others kept",
+        {"products": [{"price": 5, "quantity": 2.5}, {"price": 2, "quantity": 3}]},
+        "properties.value",
+        11,
+    ),
+    # ... and negative quantities, prices and values pass through as given (returns, refunds).
+    ("value negative", {"value": -25}, "properties.value", -25),
+    ("revenue negative", {"revenue": "-9.5"}, "properties.value", -9.5),
+    (
+        "value negative quantity",
+        {"products": [{"price": 5, "quantity": -2}]},
+        "properties.value",
+        -10,
+    ),
+    ("value negative price", {"products": [{"price": -5, "quantity": 2}]}, "properties.value", -10),
+    (
+        "content negative quantity",
+        {"products": [{"product_id": "a", "quantity": -2}]},
+        "properties.contents",
+        [{"content_id": "a", "quantity": -2}],
+    ),
+    (
+        "content negative price",
+        {"products": [{"product_id": "a", "price": -5}]},
+        "properties.contents",
+        [{"content_id": "a", "price": -5}],
+    ),
+    (
+        "content zero quantity",
+        {"products": [{"product_id": "a", "price": 5, "quantity": 0}]},
+        "properties.value",
+        0,
+    ),
     ("order_id", {"order_id": "ord-1"}, "properties.order_id", "ord-1"),
     ("order_id number", {"order_id": 1001}, "properties.order_id", "1001"),
     ("order_id float", {"order_id": 1001.0}, "properties.order_id", "1001"),

@@ -46,6 +46,9 @@ ROWS: list[tuple[str, dict[str, Any], str, Any]] = [
     ("external_id number", event(userId=42), "user.external_id", sha("42")),
     ("external_id case kept", event(userId="User-1"), "user.external_id", sha("User-1")),
     ("external_id hashed", event(userId=HEX), "user.external_id", HEX),
+    # trimmed (the spec says "as given"; surrounding spaces are never part of an id)
+    ("external_id trimmed", event(userId="  u-1 "), "user.external_id", sha("u-1")),
+    ("external_id trimmed tab", event(userId="\tu-1\n"), "user.external_id", sha("u-1")),
     ("external_id absent", event(), "user.external_id", None),
     # email: properties.email > context.traits.email, trimmed + lowercased
     (
@@ -195,6 +198,46 @@ def test_default_phone_region_reads_national_numbers() -> None:
     us = mapped(event({"phone": "020 7946 0958"}))
     assert "user" not in us.event  # not a possible US number: left out, never sent raw
     assert "properties.phone: not a usable phone number; dropped" in us.notes
+
+
+# Numbers of a possible length that are no one's complete number: hashing them would send a
+# value TikTok can never match, so they are left out (and noted) like any unusable value.
+INCOMPLETE_PHONES = [
+    ("555-0100", "US"),  # a local number without its area code
+    ("+1 555 0100", "US"),  # the same with a country code
+    ("+44 20 7946", "US"),  # a London number cut short
+    ("1234567", "US"),  # seven digits, no area code
+    ("7946 0958", "GB"),  # a London number without its area code
+    ("+33 1 5558 198", "US"),  # eight digits where France has nine
+]
+
+
+@pytest.mark.parametrize(("phone", "region"), INCOMPLETE_PHONES)
+def test_an_incomplete_phone_number_is_left_out(phone: str, region: str) -> None:
+    result = mapped(event({"phone": phone}), MappingSettings(default_phone_region=region))
+    assert "user" not in result.event
+    assert "properties.phone: not a usable phone number; dropped" in result.notes
+
+
+def test_an_incomplete_phone_number_falls_back_to_the_next_candidate() -> None:
+    result = mapped(event({"phone": "555-0100"}, {"phone": "+1 415 555 2671"}))
+    assert result.event["user"]["phone"] == sha("+14155552671")
+
+
+@pytest.mark.parametrize(
+    ("phone", "region", "e164"),
+    [
+        ("(415) 555-2671", "US", "+14155552671"),
+        ("+44 20 7946 0958", "US", "+442079460958"),
+        ("020 7946 0958", "GB", "+442079460958"),
+        ("+33 1 99 00 01 23", "US", "+33199000123"),
+        ("+49 30 5550 123", "US", "+49305550123"),
+        ("+81 3 5550 0123", "US", "+81355500123"),
+    ],
+)
+def test_a_complete_phone_number_is_sent_as_e164(phone: str, region: str, e164: str) -> None:
+    result = mapped(event({"phone": phone}), MappingSettings(default_phone_region=region))
+    assert result.event["user"]["phone"] == sha(e164)
 
 
 def test_a_number_with_its_country_code_ignores_the_default_region() -> None:

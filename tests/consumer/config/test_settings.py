@@ -134,3 +134,37 @@ def test_consumer_refetches_soon_after_its_queue_was_full() -> None:
     assert consumer_config(load_settings(REQUIRED))["fetch.queue.backoff.ms"] <= 50
     tuned = load_settings({**REQUIRED, "KAFKA_FETCH_QUEUE_BACKOFF_MS": "200"})
     assert consumer_config(tuned)["fetch.queue.backoff.ms"] == "200"
+
+
+def test_switches_of_the_source_default_and_parse() -> None:
+    from mapping import DEFAULT_INTEGRATION_NAMES
+
+    s = load_settings(REQUIRED)
+    # One list: the connector's default is the mapping's.
+    assert s.integration_names == DEFAULT_INTEGRATION_NAMES
+    assert s.consent_categories == ()
+    assert s.consent_required is False
+    s = load_settings(
+        {
+            **REQUIRED,
+            "INTEGRATION_NAMES": " My TikTok , TikTok Ads,",
+            "CONSENT_CATEGORIES": "Advertising, Marketing",
+            "CONSENT_REQUIRED": "true",
+        }
+    )
+    assert s.integration_names == ("My TikTok", "TikTok Ads")
+    assert s.consent_categories == ("Advertising", "Marketing")
+    assert s.consent_required is True
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CONSENT_REQUIRED": "true"}, "CONSENT_REQUIRED=true needs CONSENT_CATEGORIES"),
+        ({"CONSENT_REQUIRED": "true", "CONSENT_CATEGORIES": " , "}, "needs CONSENT_CATEGORIES"),
+        ({"CONSENT_REQUIRED": "sometimes"}, "CONSENT_REQUIRED='sometimes'"),
+    ],
+)
+def test_consent_required_without_categories_is_refused(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings({**REQUIRED, **env})

@@ -67,6 +67,32 @@ def test_worker_process_gives_the_same_results() -> None:
         pool.close()
 
 
+def test_the_switches_of_the_source_reach_the_mapping() -> None:
+    settings = load_settings(
+        {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", "TIKTOK_ACCESS_TOKEN": "t",
+         "TIKTOK_PIXEL_CODE": "P", "INTEGRATION_NAMES": "My TikTok",
+         "CONSENT_CATEGORIES": "Advertising", "CONSENT_REQUIRED": "true"}
+    )  # fmt: skip
+    mapping = mapping_settings(settings)
+    assert mapping.integration_names == ("my tiktok",)
+    assert (mapping.consent_categories, mapping.consent_required) == (("advertising",), True)
+    order = {"type": "track", "event": "Order Completed", "messageId": "m-1"}
+    granted = {"consent": {"categoryPreferences": {"Advertising": True}}}
+    events = [
+        {**order, "integrations": {"My TikTok": False}, "context": granted},
+        {**order, "context": {"consent": {"categoryPreferences": {"Advertising": False}}}},
+        order,  # no consent preferences, and they are required
+        {**order, "integrations": {"All": False, "my tiktok": {}}, "context": granted},
+    ]
+    results = Transformer(BundledDecoder(), mapping).run([encode_event(e) for e in events], 0.0)
+    assert [r[:2] for r in results] == [
+        (SKIPPED, "disabled_by_integrations"),
+        (SKIPPED, "no_consent"),
+        (SKIPPED, "no_consent"),
+        (MAPPED, "CompletePayment"),
+    ]
+
+
 def test_an_unserialisable_event_fails_alone_not_its_chunk(monkeypatch: Any) -> None:
     """A mapping result orjson refuses (a bug) is one MAPPING_FAILED; its chunk-mates map."""
     values, events = _values()

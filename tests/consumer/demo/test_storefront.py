@@ -49,9 +49,9 @@ def test_shipped_file_is_what_the_generator_makes(tmp_path: Path) -> None:
     with gzip.open(SAMPLE_PATH, "rb") as f:
         shipped = [orjson.loads(line) for line in f]
     assert len(shipped) == SAMPLE_SIZE
-    assert shipped == list(generate(SAMPLE_SIZE, SAMPLE_SEED, DATASET_NOW))
+    assert shipped == list(generate(SAMPLE_SIZE, SAMPLE_SEED, DATASET_NOW, switches=True))
     regenerated = tmp_path / "again.jsonl.gz"
-    write_jsonl(generate(SAMPLE_SIZE, SAMPLE_SEED, DATASET_NOW), regenerated)
+    write_jsonl(generate(SAMPLE_SIZE, SAMPLE_SEED, DATASET_NOW, switches=True), regenerated)
     assert regenerated.read_bytes() == SAMPLE_PATH.read_bytes()
 
 
@@ -60,6 +60,51 @@ def test_every_kind_of_event_is_present(sample: list[dict[str, object]]) -> None
     for name in (*MAPPED_EVENTS, *UNMAPPED_EVENTS, "page", "identify"):
         assert kinds[name] > 0, name
     assert kinds["page"] > kinds["Order Completed"]
+
+
+def test_every_phone_number_is_a_valid_one(sample: list[dict[str, object]]) -> None:
+    """The mapping sends only valid numbers: a sample phone it drops would show nothing."""
+    import phonenumbers
+
+    phones = [
+        str(holder["phone"])
+        for event in sample
+        for holder in (event.get("properties"), (event.get("context") or {}).get("traits"))  # type: ignore[union-attr]
+        if isinstance(holder, dict) and holder.get("phone")
+    ]
+    assert len(phones) > 1000
+    invalid = [p for p in phones if not phonenumbers.is_valid_number(phonenumbers.parse(p, "US"))]
+    assert invalid == []
+
+
+def test_the_dataset_carries_the_sources_switches(sample: list[dict[str, object]]) -> None:
+    from mapping import MappingSettings, Skipped, map_event
+
+    settings = MappingSettings(consent_categories=("Advertising",))
+    reasons = Counter(
+        result.reason
+        for result in (map_event(event, settings, NOW.timestamp()) for event in sample)
+        if isinstance(result, Skipped)
+    )
+    # A few of each, so that the demo's summary shows both reasons.
+    assert 50 < reasons["disabled_by_integrations"] < 250
+    assert 50 < reasons["no_consent"] < 250
+    consented = [e for e in sample if "consent" in e["context"]]  # type: ignore[operator]
+    assert 0 < len(consented) < len(sample)
+    named = [e for e in sample if e["integrations"].get("All") is False]  # type: ignore[attr-defined]
+    assert any("TikTok Conversions" in e["integrations"] for e in named)  # type: ignore[operator]
+
+
+def test_switches_leave_every_other_field_as_it_was() -> None:
+    plain = list(generate(300, 3, NOW))
+    switched = list(generate(300, 3, NOW, switches=True))
+    assert plain != switched
+    for before, after in zip(plain, switched, strict=True):
+        after = {**after, "context": dict(after["context"])}
+        after["context"].pop("consent", None)
+        assert {k: v for k, v in after.items() if k != "integrations"} == {
+            k: v for k, v in before.items() if k != "integrations"
+        }
 
 
 def test_message_ids_are_unique(sample: list[dict[str, object]]) -> None:
