@@ -2,8 +2,8 @@
 
 Rendered for the required values and for every ``ci/*.yaml`` (which together turn on every
 optional feature). Built-in kinds are validated with kubernetes-validate's strict schemas; the
-custom resources (ServiceMonitor, ScaledObject) have no schema there and are checked
-structurally below.
+custom resources (ServiceMonitor, ScaledObject, PrometheusRule) have no schema there and are
+checked structurally below and in test_helm_monitoring.py.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 import helm_python as helm
 import pytest
+import yaml
 from kubernetes_validate import utils as kv
 
 from tests.deploy.chart import (
@@ -22,13 +23,16 @@ from tests.deploy.chart import (
     CI_VALUES,
     CUSTOM_KINDS,
     KUBE_VERSIONS,
+    NAMESPACE,
     Manifest,
     load_values,
     loaded_chart,
+    merged,
     of_kind,
     only,
     render,
     render_text,
+    required_values,
 )
 from tiktok_capi.consumer.config.settings import OPTIONS, parse_duration
 
@@ -66,6 +70,7 @@ def test_ci_values_exist() -> None:
         "default-values.yaml",
         "keda-values.yaml",
         "hpa-values.yaml",
+        "monitoring-values.yaml",
     }
 
 
@@ -120,12 +125,32 @@ def test_ci_values_turn_on_every_optional_template(chart: helm.Chart) -> None:
     assert templates <= rendered
 
 
+def _token_ref(values: dict[str, Any], manifests: list[Manifest]) -> dict[str, str]:
+    """Secret name and key the token comes from: an env secretKeyRef, or (accessTokenFromFile)
+    the Secret volume mounted where TIKTOK_ACCESS_TOKEN_FILE points."""
+    container = _container(manifests)
+    env = {e["name"]: e for e in container["env"]}
+    if not values["tiktok"].get("accessTokenFromFile"):
+        assert "TIKTOK_ACCESS_TOKEN_FILE" not in env
+        token_env = env["TIKTOK_ACCESS_TOKEN"]
+        assert "value" not in token_env
+        return dict(token_env["valueFrom"]["secretKeyRef"])
+    assert "TIKTOK_ACCESS_TOKEN" not in env
+    path = Path(env["TIKTOK_ACCESS_TOKEN_FILE"]["value"])
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == str(path.parent)]
+    # No subPath: the kubelet only updates whole-volume mounts when the Secret changes.
+    assert "subPath" not in mount and mount["readOnly"] is True
+    pod = only(manifests, "Deployment")["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])["secret"]
+    (item,) = volume["items"]
+    assert item["path"] == path.name
+    assert volume["defaultMode"] == 0o440 and pod["securityContext"]["fsGroup"]
+    return {"name": volume["secretName"], "key": item["key"]}
+
+
 def test_access_token_only_in_a_secret(case: tuple[dict[str, Any], list[Manifest]]) -> None:
     values, manifests = case
-    container = _container(manifests)
-    token_env = [e for e in container["env"] if e["name"] == "TIKTOK_ACCESS_TOKEN"]
-    assert len(token_env) == 1 and "value" not in token_env[0]
-    ref = token_env[0]["valueFrom"]["secretKeyRef"]
+    ref = _token_ref(values, manifests)
     tiktok = values["tiktok"]
     if tiktok.get("existingSecret"):
         assert ref["name"] == tiktok["existingSecret"]
@@ -158,6 +183,8 @@ def test_secrets_never_in_a_configmap_or_env_literal(
     for config_map in of_kind(manifests, "ConfigMap"):
         assert not secret_envs & set(config_map["data"])
     for env in _container(manifests)["env"]:
+        if env["name"].endswith("_FILE"):
+            continue  # a path into a mounted Secret (test_access_token_only_in_a_secret)
         if env["name"] in secret_envs or any(
             w in env["name"] for w in ("TOKEN", "PASSWORD", "SECRET")
         ):
@@ -225,7 +252,25 @@ def test_probes_on_the_health_port(case: tuple[dict[str, Any], list[Manifest]]) 
     ]
     assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "health"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
+    # /livez answers 200 before the loop's first tick, so only /readyz can tell start-up is over.
+    assert container["startupProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
     assert container["args"] == ["run"]
+
+
+def test_startup_probe_allows_a_slow_start(case: tuple[dict[str, Any], list[Manifest]]) -> None:
+    values, manifests = case
+    probe = _container(manifests)["startupProbe"]
+    # Group join, topic creation, a slow broker: minutes, not seconds, before a restart.
+    assert probe["periodSeconds"] * probe["failureThreshold"] >= 300
+    for key, value in values.get("startupProbe", {}).items():
+        assert probe[key] == value
+
+
+def test_no_service_links(case: tuple[dict[str, Any], list[Manifest]]) -> None:
+    """Kubernetes would inject KAFKA_PORT=tcp://... for a Service named kafka, which the
+    KAFKA_* passthrough hands to librdkafka."""
+    _, manifests = case
+    assert only(manifests, "Deployment")["spec"]["template"]["spec"]["enableServiceLinks"] is False
 
 
 def test_security_contexts(case: tuple[dict[str, Any], list[Manifest]]) -> None:
@@ -246,11 +291,74 @@ def test_security_contexts(case: tuple[dict[str, Any], list[Manifest]]) -> None:
     assert resources["requests"]["memory"] and resources["limits"]["memory"]
 
 
-def test_termination_grace_exceeds_drain_grace(case: tuple[dict[str, Any], list[Manifest]]) -> None:
-    _, manifests = case
+def test_termination_grace_is_drain_plus_margin(
+    case: tuple[dict[str, Any], list[Manifest]],
+) -> None:
+    values, manifests = case
     pod = only(manifests, "Deployment")["spec"]["template"]["spec"]
     drain = parse_duration(_config(manifests)["SHUTDOWN_GRACE"])
-    assert pod["terminationGracePeriodSeconds"] > drain
+    margin = values.get("terminationGraceMarginSeconds", 10)
+    assert margin >= 5
+    assert pod["terminationGracePeriodSeconds"] == drain + margin
+
+
+def test_topology_spread_across_zones_and_nodes_by_default(chart: helm.Chart) -> None:
+    manifests = render(chart, required_values())
+    pod = only(manifests, "Deployment")["spec"]["template"]
+    constraints = pod["spec"]["topologySpreadConstraints"]
+    assert [c["topologyKey"] for c in constraints] == [
+        "topology.kubernetes.io/zone",
+        "kubernetes.io/hostname",
+    ]
+    for constraint in constraints:
+        # A preference: a single-zone cluster still schedules every replica.
+        assert constraint["whenUnsatisfiable"] == "ScheduleAnyway"
+        assert constraint["maxSkew"] == 1
+        selector = constraint["labelSelector"]["matchLabels"]
+        assert selector == only(manifests, "Deployment")["spec"]["selector"]["matchLabels"]
+        assert selector.items() <= pod["metadata"]["labels"].items()
+
+
+def test_topology_spread_is_overridable(chart: helm.Chart) -> None:
+    keda = only(render(chart, load_values(CHART_DIR / "ci" / "keda-values.yaml")), "Deployment")
+    (constraint,) = keda["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert constraint["topologyKey"] == "topology.kubernetes.io/zone"
+    hpa = only(render(chart, load_values(CHART_DIR / "ci" / "hpa-values.yaml")), "Deployment")
+    assert "topologySpreadConstraints" not in hpa["spec"]["template"]["spec"]
+
+
+def test_retry_and_dead_letter_topics_private_to_the_group(
+    case: tuple[dict[str, Any], list[Manifest]],
+) -> None:
+    values, manifests = case
+    config = _config(manifests)
+    own = values.get("config", {})
+    prefix = f"{config['SOURCE_TOPIC']}.{config['KAFKA_GROUP_ID']}"
+    assert config["RETRY_TOPIC"] == (own.get("RETRY_TOPIC") or f"{prefix}.retry")
+    assert config["DLQ_TOPIC"] == (own.get("DLQ_TOPIC") or f"{prefix}.dlq")
+
+
+def test_two_releases_on_one_topic_share_no_retry_topic(chart: helm.Chart) -> None:
+    """A second pixel (or a staging copy) on the same source topic must not consume the first
+    one's retry tiers nor dead-letter into its topic."""
+
+    def topics(release: str) -> set[str]:
+        out = chart.render(required_values(), name=release, namespace=NAMESPACE, is_install=True)
+        text = next(t for path, t in out.items() if path.endswith("/configmap.yaml"))
+        data = yaml.safe_load(text)["data"]
+        return {data["RETRY_TOPIC"], data["DLQ_TOPIC"]}
+
+    first, second = topics("shop-eu"), topics("shop-us")
+    assert len(first) == len(second) == 2 and not first & second
+
+
+def test_token_from_file_is_off_by_default(chart: helm.Chart) -> None:
+    manifests = render(chart, required_values())
+    env = {e["name"] for e in _container(manifests)["env"]}
+    assert "TIKTOK_ACCESS_TOKEN" in env and "TIKTOK_ACCESS_TOKEN_FILE" not in env
+    on = render(chart, merged(required_values(), {"tiktok": {"accessTokenFromFile": True}}))
+    env = {e["name"] for e in _container(on)["env"]}
+    assert "TIKTOK_ACCESS_TOKEN_FILE" in env and "TIKTOK_ACCESS_TOKEN" not in env
 
 
 def test_replicas_never_above_partitions(case: tuple[dict[str, Any], list[Manifest]]) -> None:

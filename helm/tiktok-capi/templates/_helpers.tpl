@@ -123,3 +123,61 @@ gets no partition and sits idle.
 {{- define "tiktok-capi.maxReplicas" -}}
 {{- int .Values.kafka.partitions -}}
 {{- end }}
+
+{{/*
+Retry tier prefix and dead-letter topic: config.RETRY_TOPIC / config.DLQ_TOPIC, or names private
+to the consumer group, `{sourceTopic}.{group id}.retry` and `.dlq` (the connector's own default
+shape), so two releases reading the same source topic never share retry tiers.
+*/}}
+{{- define "tiktok-capi.retryTopic" -}}
+{{- .Values.config.RETRY_TOPIC | default (printf "%s.%s.retry" .Values.kafka.sourceTopic (include "tiktok-capi.groupId" .)) -}}
+{{- end }}
+
+{{- define "tiktok-capi.dlqTopic" -}}
+{{- .Values.config.DLQ_TOPIC | default (printf "%s.%s.dlq" .Values.kafka.sourceTopic (include "tiktok-capi.groupId" .)) -}}
+{{- end }}
+
+{{/*
+terminationGracePeriodSeconds: the drain (SHUTDOWN_GRACE) plus the margin for what follows it
+(final commit, group leave).
+*/}}
+{{- define "tiktok-capi.terminationGracePeriodSeconds" -}}
+{{- add (int .Values.shutdownGraceSeconds) (int .Values.terminationGraceMarginSeconds) -}}
+{{- end }}
+
+{{/*
+Where the token file is mounted (tiktok.accessTokenFromFile) and the file's name in it.
+*/}}
+{{- define "tiktok-capi.tokenDir" -}}
+/var/run/secrets/tiktok-capi
+{{- end }}
+
+{{- define "tiktok-capi.tokenFile" -}}
+access-token
+{{- end }}
+
+{{/*
+PromQL label matchers selecting this release's series: metrics.prometheusRule.selector, or the
+labels Prometheus gives targets behind the chart's metrics Service.
+*/}}
+{{- define "tiktok-capi.metricsSelector" -}}
+{{- .Values.metrics.prometheusRule.selector | default (printf "namespace=%q, service=%q" .Release.Namespace (include "tiktok-capi.metricsServiceName" .)) -}}
+{{- end }}
+
+{{/*
+Name of the metrics Service.
+*/}}
+{{- define "tiktok-capi.metricsServiceName" -}}
+{{- printf "%s-metrics" (include "tiktok-capi.fullname" .) -}}
+{{- end }}
+
+{{/*
+Labels of one alert of the PrometheusRule: its severity plus metrics.prometheusRule.alertLabels.
+Takes (dict "alert" <alert values> "rule" <metrics.prometheusRule>).
+*/}}
+{{- define "tiktok-capi.alertLabels" -}}
+severity: {{ .alert.severity | quote }}
+{{- with .rule.alertLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}

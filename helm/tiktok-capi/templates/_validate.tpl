@@ -44,16 +44,30 @@ Every rule fails the render with a message naming the values to change.
 {{- fail (printf "autoscaling.hpa.minReplicas (%d) must not exceed kafka.partitions (%d)" (int $hpa.minReplicas) $partitions) -}}
 {{- end -}}
 {{- /* Shutdown: Kubernetes must not SIGKILL the pod while it drains. */ -}}
-{{- $grace := int .Values.shutdownGraceSeconds -}}
-{{- $termination := int .Values.terminationGracePeriodSeconds -}}
-{{- if lt $termination (add $grace 5) -}}
-{{- fail (printf "terminationGracePeriodSeconds (%d) must exceed shutdownGraceSeconds (%d) by at least 5 s, so the final commit and group leave finish before Kubernetes sends SIGKILL" $termination $grace) -}}
+{{- if lt (int .Values.terminationGraceMarginSeconds) 5 -}}
+{{- fail (printf "terminationGraceMarginSeconds (%d) must be at least 5, so the final commit and group leave finish before Kubernetes sends SIGKILL" (int .Values.terminationGraceMarginSeconds)) -}}
 {{- end -}}
-{{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.enabled) -}}
-{{- fail "metrics.serviceMonitor.enabled needs metrics.enabled (the /metrics endpoint)" -}}
+{{- /* Monitoring objects read /metrics, and the alerts must select series that exist. */ -}}
+{{- $metrics := .Values.metrics -}}
+{{- range $name, $on := dict "metrics.serviceMonitor.enabled" $metrics.serviceMonitor.enabled "metrics.prometheusRule.enabled" $metrics.prometheusRule.enabled "metrics.grafanaDashboard.enabled" $metrics.grafanaDashboard.enabled -}}
+{{- if and $on (not $metrics.enabled) -}}
+{{- fail (printf "%s needs metrics.enabled (the /metrics endpoint)" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- if and $metrics.prometheusRule.enabled (not $metrics.prometheusRule.selector) (not (or $metrics.service.enabled $metrics.serviceMonitor.enabled)) -}}
+{{- fail "metrics.prometheusRule.enabled: the default selector matches the series of the chart's metrics Service; turn on metrics.serviceMonitor (or metrics.service), or set metrics.prometheusRule.selector to the labels your Prometheus gives this release's series" -}}
+{{- end -}}
+{{- /* Retry and dead-letter topics: derived names must still be legal Kafka topic names. */ -}}
+{{- range $value, $what := dict (include "tiktok-capi.retryTopic" .) "retry topic prefix" (include "tiktok-capi.dlqTopic" .) "dead-letter topic" -}}
+{{- if not (regexMatch "^[a-zA-Z0-9._-]{1,240}$" $value) -}}
+{{- fail (printf "the %s %q is not a valid Kafka topic name (letters, digits, '.', '_', '-', at most 240 characters): set config.RETRY_TOPIC / config.DLQ_TOPIC, or a kafka.groupId without other characters" $what $value) -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.tiktok.accessTokenFromFile (not .Values.podSecurityContext.fsGroup) -}}
+{{- fail "tiktok.accessTokenFromFile needs podSecurityContext.fsGroup: the token file is mode 0440, readable through the pod's group" -}}
 {{- end -}}
 {{- /* Configuration: each value goes through the one place meant for it. */ -}}
-{{- $owned := list "KAFKA_BOOTSTRAP_SERVERS" "KAFKA_GROUP_ID" "SOURCE_TOPIC" "SCHEMA_REGISTRY_URL" "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO" "TIKTOK_ACCESS_TOKEN" "TIKTOK_PIXEL_CODE" "TIKTOK_TEST_EVENT_CODE" "TIKTOK_API_URL" "SHUTDOWN_GRACE" "HEALTH_HOST" "HEALTH_PORT" "METRICS_ENABLED" "EVENT_MAP_FILE" -}}
+{{- $owned := list "KAFKA_BOOTSTRAP_SERVERS" "KAFKA_GROUP_ID" "SOURCE_TOPIC" "SCHEMA_REGISTRY_URL" "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO" "TIKTOK_ACCESS_TOKEN" "TIKTOK_ACCESS_TOKEN_FILE" "TIKTOK_PIXEL_CODE" "TIKTOK_TEST_EVENT_CODE" "TIKTOK_API_URL" "SHUTDOWN_GRACE" "HEALTH_HOST" "HEALTH_PORT" "METRICS_ENABLED" "EVENT_MAP_FILE" -}}
 {{- range $name, $value := .Values.config -}}
 {{- if has $name $owned -}}
 {{- fail (printf "config.%s is set by a dedicated value of the chart (see values.yaml); remove it from config" $name) -}}
