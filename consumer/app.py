@@ -72,11 +72,14 @@ class Connector:
             mapping.EventMapError: the event-map file is invalid.
         """
         settings = self.settings
-        tiers = RetryTiers.from_settings(settings)
-        transformer = Transformer(make_decoder(settings), mapping_settings(settings))
-        if settings.create_topics:
-            admin_conf = {**admin_config(settings), "logger": logging.getLogger("librdkafka.admin")}
-            created = ensure_topics(admin_conf, settings.source_topic, tiers.all_topics)
+        tiers = RetryTiers.from_settings(settings.kafka)
+        transformer = Transformer(make_decoder(settings.kafka), mapping_settings(settings.mapping))
+        if settings.kafka.create_topics:
+            admin_conf = {
+                **admin_config(settings.kafka),
+                "logger": logging.getLogger("librdkafka.admin"),
+            }
+            created = ensure_topics(admin_conf, settings.kafka.source_topic, tiers.all_topics)
             if created:
                 log.info("created topics: %s", ", ".join(created))
         self.health.set_broker_reachable(True)
@@ -84,10 +87,10 @@ class Connector:
         sender = self._sender if self._sender is not None else _http_sender(settings)
         # librdkafka logs go through Python logging (structured, JSON), not raw lines on stderr.
         producer = FailureProducer(
-            {**producer_config(settings), "logger": logging.getLogger("librdkafka.producer")}
+            {**producer_config(settings.kafka), "logger": logging.getLogger("librdkafka.producer")}
         )
-        topics = [settings.source_topic, *tiers.topics]
-        conf = consumer_config(settings)
+        topics = [settings.kafka.source_topic, *tiers.topics]
+        conf = consumer_config(settings.kafka)
         decoding: Decoding | None = None
         try:
             decoding = make_decoding(settings, transformer)
@@ -98,7 +101,7 @@ class Connector:
                 sender=sender,
                 tiers=tiers,
                 producer=producer,
-                limiter=DlqLimiter(settings.dlq_max_per_minute),
+                limiter=DlqLimiter(settings.kafka.dlq_max_per_minute),
                 health=self.health,
                 stats=self._stats,
             )
@@ -115,10 +118,10 @@ class Connector:
                 pipeline.request_stop()
         log.info(
             "consuming %s (+%d retry tiers) as group %s; delivering to pixel %s",
-            settings.source_topic,
+            settings.kafka.source_topic,
             len(tiers.topics),
-            settings.kafka_group_id,
-            settings.tiktok_pixel_code,
+            settings.kafka.group_id,
+            settings.tiktok.pixel_code,
         )
         try:
             return pipeline.run()
@@ -142,4 +145,4 @@ class Connector:
 def _http_sender(settings: Settings) -> Sender:
     from tiktok_capi.consumer.delivery.sender import HttpSender
 
-    return HttpSender(settings)
+    return HttpSender(settings.tiktok)

@@ -27,10 +27,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Message
 
-    from tiktok_capi.consumer.config.settings import Settings
-
-# Environment variables `dlq` reads; everything else `run` needs is irrelevant here.
-_OWN_ENV = ("SOURCE_TOPIC", "RETRY_TOPIC", "DLQ_TOPIC")
+    from tiktok_capi.consumer.config.settings import KafkaSettings
 
 
 def register(subparsers: Any) -> None:
@@ -112,30 +109,18 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def load_kafka_settings(env: Mapping[str, str]) -> Settings:
-    """The Kafka part of `run`'s settings, from ``env``; TikTok variables are not required.
-
-    Only ``KAFKA_*`` and the topic variables are read (and validated exactly as `run` does); the
-    TikTok fields get inert placeholders that nothing here uses.
-    """
-    from tiktok_capi.consumer.config.settings import load_settings
-
-    subset = {k: v for k, v in env.items() if k.startswith("KAFKA_") or k in _OWN_ENV}
-    subset.update({"TIKTOK_ACCESS_TOKEN": "unused-by-dlq", "TIKTOK_PIXEL_CODE": "unused-by-dlq"})
-    return load_settings(subset)
-
-
-def _settings_or_exit(command: str) -> Settings | None:
-    from tiktok_capi.consumer.config.settings import ConfigError
+def _settings_or_exit(command: str) -> KafkaSettings | None:
+    from tiktok_capi.consumer.config.settings import ConfigError, load_kafka_settings
 
     try:
         return load_kafka_settings(os.environ)
     except ConfigError as exc:
-        print(f"tiktok-capi dlq {command}: configuration error: {exc}", file=sys.stderr)
+        for problem in str(exc).splitlines():
+            print(f"tiktok-capi dlq {command}: configuration error: {problem}", file=sys.stderr)
         return None
 
 
-def _reader(settings: Settings, group: str) -> Consumer:
+def _reader(settings: KafkaSettings, group: str) -> Consumer:
     from confluent_kafka import Consumer
 
     from tiktok_capi.consumer.config.kafka import consumer_config
@@ -244,7 +229,7 @@ def _inspect(args: argparse.Namespace) -> int:
     if settings is None:
         return 2
     topic = args.topic or settings.dlq_topic
-    consumer = _reader(settings, f"{settings.kafka_group_id}.dlq-inspect")
+    consumer = _reader(settings, f"{settings.group_id}.dlq-inspect")
     shown = 0
     reasons: Counter[str] = Counter()
     try:
@@ -284,7 +269,7 @@ def _replay(args: argparse.Namespace) -> int:
         return 2
     source = args.topic or settings.dlq_topic
     target = args.to_topic or settings.source_topic
-    group = args.group or f"{settings.kafka_group_id}.dlq-replay"
+    group = args.group or f"{settings.group_id}.dlq-replay"
     if target == source:
         print(
             "tiktok-capi dlq replay: --to-topic must differ from the dead-letter topic",
@@ -307,7 +292,7 @@ class ReplayError(RuntimeError):
 class Replay:
     """Copies dead-letter records to ``target`` in acknowledged batches, then commits them."""
 
-    def __init__(self, settings: Settings, source: str, target: str, group: str, batch: int):
+    def __init__(self, settings: KafkaSettings, source: str, target: str, group: str, batch: int):
         self.settings = settings
         self.source = source
         self.target = target

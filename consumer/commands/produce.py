@@ -98,15 +98,10 @@ def producer_config(bootstrap_servers: str, env: Mapping[str, str]) -> dict[str,
         ConfigError: a ``KAFKA_*`` variable sets a property tiktok-capi manages.
     """
     from tiktok_capi.consumer.config import kafka as kafka_config
-    from tiktok_capi.consumer.config.settings import SecretStr, Settings, _kafka_properties
+    from tiktok_capi.consumer.config.settings import load_kafka_settings
 
-    properties = _kafka_properties(env)
-    settings = Settings(
-        kafka_bootstrap_servers=bootstrap_servers,
-        tiktok_access_token=SecretStr(""),
-        tiktok_pixel_code="",
-        kafka_properties=properties,
-    )
+    settings = load_kafka_settings({**env, "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers})
+    properties = settings.properties
     conf = kafka_config.producer_config(settings)
     conf["client.id"] = properties.get("client.id", "tiktok-capi-produce")
     # A replay tool needs acknowledged writes, not exactly-once retries; idempotence costs a

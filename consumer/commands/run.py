@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(os.environ)
     except ConfigError as exc:
-        print(f"tiktok-capi run: configuration error: {exc}", file=sys.stderr)
+        for problem in str(exc).splitlines():
+            print(f"tiktok-capi run: configuration error: {problem}", file=sys.stderr)
         return ExitStatus.USAGE
     return serve(settings)
 
@@ -69,33 +70,32 @@ def serve(settings: Any) -> int:
     from tiktok_capi.consumer.telemetry.health_state import HealthState
     from tiktok_capi.mapping import EventMapError, compiled
 
-    logs.configure(settings.log_level, settings.log_format)
-    logs.register_secret(settings.tiktok_access_token.get_secret_value())
-    if settings.schema_registry_auth is not None:
-        logs.register_secret(settings.schema_registry_auth.get_secret_value())
-    redacted = settings.redacted_kafka_properties()
-    for key, value in settings.kafka_properties.items():
+    logs.configure(settings.process.log_level, settings.process.log_format)
+    logs.register_secret(settings.tiktok.access_token.get_secret_value())
+    if settings.kafka.schema_registry_auth is not None:
+        logs.register_secret(settings.kafka.schema_registry_auth.get_secret_value())
+    redacted = settings.kafka.redacted_properties()
+    for key, value in settings.kafka.properties.items():
         if redacted[key] != value:  # a secret-looking property (password, key, ...)
             logs.register_secret(value)
     log = logging.getLogger(__name__)
-    handle = telemetry.setup(settings)
+    handle = telemetry.setup(settings.process)
     health = HealthState()
     server = HealthServer(
-        settings.health_host,
-        settings.health_port,
+        settings.process.health_host,
+        settings.process.health_port,
         health,
-        settings.liveness_timeout_s,
-        settings.metrics_enabled,
+        settings.process.liveness_timeout_s,
+        settings.process.metrics_enabled,
     )
     try:
         port = server.start()
     except OSError as exc:
-        log.error(
-            "cannot serve health on %s:%d: %s", settings.health_host, settings.health_port, exc
-        )
+        process = settings.process
+        log.error("cannot serve health on %s:%d: %s", process.health_host, process.health_port, exc)
         handle.shutdown()
         return ExitStatus.FAILED
-    log.info("health and metrics on %s:%d", settings.health_host, port)
+    log.info("health and metrics on %s:%d", settings.process.health_host, port)
     log.info("mapping: %s", "compiled with mypyc" if compiled() else "pure Python")
     connector = Connector(settings, health=health)
 

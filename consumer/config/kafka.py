@@ -1,4 +1,4 @@
-"""librdkafka configuration dictionaries built from :class:`.settings.Settings`.
+"""librdkafka configuration dictionaries built from :class:`.settings.KafkaSettings`.
 
 The only place that turns settings into dotted librdkafka keys. User-supplied ``KAFKA_*``
 properties apply to every client; the connector's guarantees (manual commits, ordered
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from tiktok_capi.consumer.config.settings import Settings
+from tiktok_capi.consumer.config.settings import KafkaSettings
 
 __all__ = [
     "CONSUMER_DEFAULTS",
@@ -49,9 +49,9 @@ _PRODUCER_ONLY = (
 )
 
 
-def _common(settings: Settings, skip: tuple[str, ...]) -> dict[str, Any]:
-    conf: dict[str, Any] = {"bootstrap.servers": settings.kafka_bootstrap_servers}
-    conf.update({k: v for k, v in settings.kafka_properties.items() if not k.startswith(skip)})
+def _common(settings: KafkaSettings, skip: tuple[str, ...]) -> dict[str, Any]:
+    conf: dict[str, Any] = {"bootstrap.servers": settings.bootstrap_servers}
+    conf.update({k: v for k, v in settings.properties.items() if not k.startswith(skip)})
     return conf
 
 
@@ -76,13 +76,13 @@ PRODUCER_DEFAULTS: Final[Mapping[str, Any]] = {
 }
 
 
-def consumer_config(settings: Settings, *, group_id: str | None = None) -> dict[str, Any]:
+def consumer_config(settings: KafkaSettings, *, group_id: str | None = None) -> dict[str, Any]:
     """Consumer: manual commits from the poll loop, cooperative rebalancing, statistics for lag."""
     conf: dict[str, Any] = dict(CONSUMER_DEFAULTS)
     conf.update(_common(settings, _PRODUCER_ONLY))
     conf.update(
         {
-            "group.id": group_id or settings.kafka_group_id,
+            "group.id": group_id or settings.group_id,
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
         }
@@ -90,7 +90,7 @@ def consumer_config(settings: Settings, *, group_id: str | None = None) -> dict[
     return conf
 
 
-def producer_config(settings: Settings) -> dict[str, Any]:
+def producer_config(settings: KafkaSettings) -> dict[str, Any]:
     """Producer of retry and dead-letter records: acknowledged by all in-sync replicas."""
     conf: dict[str, Any] = dict(PRODUCER_DEFAULTS)
     conf.update(_common(settings, _CONSUMER_ONLY))
@@ -98,7 +98,7 @@ def producer_config(settings: Settings) -> dict[str, Any]:
     return conf
 
 
-def admin_config(settings: Settings) -> dict[str, Any]:
+def admin_config(settings: KafkaSettings) -> dict[str, Any]:
     """Admin client (topic creation, lag inspection)."""
     conf = _common(settings, _CONSUMER_ONLY + _PRODUCER_ONLY)
     conf.setdefault("client.id", "tiktok-capi-admin")

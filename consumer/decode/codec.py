@@ -36,7 +36,7 @@ from tiktok_capi.consumer.decode.fast import has_bundled_layout, read_event
 from tiktok_capi.schemas.loader import cdp_event_schema
 
 if TYPE_CHECKING:
-    from tiktok_capi.consumer.config.settings import Settings
+    from tiktok_capi.consumer.config.settings import KafkaSettings
 
 __all__ = [
     "MAGIC_BYTE",
@@ -325,7 +325,7 @@ class RegistryDecoder:
         return entry
 
 
-def make_decoder(settings: Settings) -> Decoder:
+def make_decoder(settings: KafkaSettings) -> Decoder:
     """The decoder ``settings`` call for: registry-framed when SCHEMA_REGISTRY_URL is set."""
     if settings.schema_registry_url:
         from tiktok_capi.consumer.decode.registry import SchemaRegistryClient

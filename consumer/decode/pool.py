@@ -131,7 +131,7 @@ def _init_worker(settings: Settings, parent: int) -> None:
     threading.Thread(
         target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True
     ).start()
-    _worker = Transformer(make_decoder(settings), mapping_settings(settings))
+    _worker = Transformer(make_decoder(settings.kafka), mapping_settings(settings.mapping))
 
 
 def _exit_with_parent(parent: int, interval_s: float = _PARENT_WATCH_S) -> None:
@@ -265,9 +265,9 @@ class PoolDecoding:
 
 def make_decoding(settings: Settings, transformer: Transformer) -> Decoding:
     """Worker processes for ``DECODE_WORKERS`` > 0 (inline when they cannot start), else inline."""
-    if settings.decode_workers:
+    if settings.process.decode_workers:
         try:
-            return PoolDecoding(settings, settings.decode_workers, transformer)
+            return PoolDecoding(settings, settings.process.decode_workers, transformer)
         except Exception as exc:  # e.g. no way to start processes here: slower, not broken
             log.warning("decode workers could not start (%s); decoding in the poll loop", exc)
     return InlineDecoding(transformer)

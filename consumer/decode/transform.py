@@ -21,7 +21,7 @@ from typing import Any, Final
 
 import orjson
 
-from tiktok_capi.consumer.config.settings import Settings
+from tiktok_capi.consumer.config.settings import MappingOptions
 from tiktok_capi.consumer.decode.codec import (
     DecodeError,
     Decoder,
@@ -55,7 +55,7 @@ REGISTRY_DOWN: Final = 4
 Result = tuple[Any, ...]
 
 
-def mapping_settings(settings: Settings) -> MappingSettings:
+def mapping_settings(settings: MappingOptions) -> MappingSettings:
     """The mapping's settings: event map (defaults + ``EVENT_MAP_FILE``), phone region, the
     destination's names in ``integrations`` and the consent categories.
 

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tiktok_capi.consumer.config.settings import Settings
+from tiktok_capi.consumer.config.settings import TikTokSettings
 
 __all__ = ["RetryPolicy", "Waiter"]
 
@@ -43,7 +43,7 @@ class RetryPolicy:
             raise ValueError("delays must not be negative")
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RetryPolicy:
+    def from_settings(cls, settings: TikTokSettings) -> RetryPolicy:
         """The policy of the ``SEND_RETRY_ATTEMPTS`` and ``SEND_RETRY_*BACKOFF`` settings."""
         return cls(
             attempts=settings.send_retry_attempts,

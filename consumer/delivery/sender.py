@@ -24,26 +24,21 @@ logged either.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import random
-import socket
-import ssl
-import threading
 import time
-import weakref
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from typing import Any, Final
 
-import httpcore
 import httpx
 import orjson
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
-from tiktok_capi.consumer.config.settings import Settings
+from tiktok_capi.consumer.config.settings import TikTokSettings
+from tiktok_capi.consumer.delivery.abortable import AbortableBackend
 from tiktok_capi.consumer.delivery.answers import (
     Classifier,
     DestinationDownError,
@@ -85,11 +80,11 @@ def _version() -> str:
         return "0"
 
 
-def envelope(settings: Settings) -> tuple[bytes, bytes]:
+def envelope(settings: TikTokSettings) -> tuple[bytes, bytes]:
     """The bytes before and after the comma-joined events of every request body."""
-    head = b'{"event_source":"web","event_source_id":' + orjson.dumps(settings.tiktok_pixel_code)
-    if settings.tiktok_test_event_code:
-        head += b',"test_event_code":' + orjson.dumps(settings.tiktok_test_event_code)
+    head = b'{"event_source":"web","event_source_id":' + orjson.dumps(settings.pixel_code)
+    if settings.test_event_code:
+        head += b',"test_event_code":' + orjson.dumps(settings.test_event_code)
     return head + b',"data":[', b"]}"
 
 
@@ -125,7 +120,7 @@ class HttpSender:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: TikTokSettings,
         *,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -149,13 +144,13 @@ class HttpSender:
             limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
             timeout=httpx.Timeout(settings.request_timeout_s, connect=settings.connect_timeout_s),
             headers={
-                "Access-Token": settings.tiktok_access_token.get_secret_value(),
+                "Access-Token": settings.access_token.get_secret_value(),
                 "Content-Type": "application/json",
                 "User-Agent": f"tiktok-capi/{_version()}",
             },
             follow_redirects=False,
         )
-        self._sockets = _AbortableBackend()
+        self._sockets = AbortableBackend()
         if transport is None:
             self._sockets.install(self._client)
 
@@ -391,101 +386,6 @@ class HttpSender:
         if error is not None:
             raise error
         return request_id
-
-
-class _TrackedStream(httpcore.NetworkStream):
-    """A network stream that registers itself (and its TLS successor) for :meth:`abort`."""
-
-    def __init__(self, inner: httpcore.NetworkStream, backend: _AbortableBackend) -> None:
-        self._inner = inner
-        self._backend = backend
-        backend.track(self)
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, timeout)
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, timeout)
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.NetworkStream:
-        return _TrackedStream(
-            self._inner.start_tls(ssl_context, server_hostname, timeout), self._backend
-        )
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class _AbortableBackend(httpcore.NetworkBackend):
-    """httpcore's sync backend, plus :meth:`abort`: shut every open socket down.
-
-    Closing an httpx client does not wake a thread blocked reading a response (closing a file
-    descriptor does not interrupt ``recv`` on Linux); shutting the socket down does, so
-    :meth:`HttpSender.close` need not wait for slow answers up to the request timeout.
-    """
-
-    def __init__(self) -> None:
-        self._backend = httpcore.SyncBackend()
-        self._streams: weakref.WeakSet[_TrackedStream] = weakref.WeakSet()
-        self._lock = threading.Lock()
-
-    def install(self, client: httpx.Client) -> None:
-        """Use this backend in the client's connection pools (default transport and proxies).
-
-        httpx has no public seam for the network backend; when its internals change, this does
-        nothing and close() falls back to waiting for the request timeout.
-        """
-        transports = [getattr(client, "_transport", None)]
-        transports += list(getattr(client, "_mounts", {}).values())
-        for transport in transports:
-            pool = getattr(transport, "_pool", None)
-            if isinstance(pool, httpcore.ConnectionPool) and hasattr(pool, "_network_backend"):
-                pool._network_backend = self
-
-    def track(self, stream: _TrackedStream) -> None:
-        with self._lock:
-            self._streams.add(stream)
-
-    def abort(self) -> None:
-        """Shut down every socket still open: blocked reads and writes fail at once."""
-        with self._lock:
-            streams = list(self._streams)
-        for stream in streams:
-            sock = stream.get_extra_info("socket")
-            if isinstance(sock, socket.socket):
-                with contextlib.suppress(OSError):  # already closed
-                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        stream = self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
-        return _TrackedStream(stream, self)
-
-    def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        stream = self._backend.connect_unix_socket(path, timeout, socket_options)
-        return _TrackedStream(stream, self)
-
-    def sleep(self, seconds: float) -> None:
-        self._backend.sleep(seconds)
 
 
 def _rest(indexes: list[int], pending: deque[list[int]]) -> list[int]:

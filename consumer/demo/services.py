@@ -105,10 +105,11 @@ def start_health(settings: Settings, stack: contextlib.ExitStack) -> tuple[Healt
     from tiktok_capi.consumer.telemetry.health import HealthServer
     from tiktok_capi.consumer.telemetry.health_state import HealthState
 
-    stack.callback(telemetry.setup(settings).shutdown)
+    stack.callback(telemetry.setup(settings.process).shutdown)
     state = HealthState()
+    process = settings.process
     health = HealthServer(
-        settings.health_host, 0, state, settings.liveness_timeout_s, settings.metrics_enabled
+        process.health_host, 0, state, process.liveness_timeout_s, process.metrics_enabled
     )
     port = health.start()
     stack.callback(health.stop)

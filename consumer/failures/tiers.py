@@ -30,7 +30,7 @@ from tiktok_capi.consumer.kafka.records import (
 )
 
 if TYPE_CHECKING:
-    from tiktok_capi.consumer.config.settings import Settings
+    from tiktok_capi.consumer.config.settings import KafkaSettings
 
 __all__ = [
     "HEADER_ATTEMPT",
@@ -214,7 +214,7 @@ class RetryTiers:
         self._tier_by_topic = {topic: n for n, topic in enumerate(self.topics, start=1)}
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RetryTiers:
+    def from_settings(cls, settings: KafkaSettings) -> RetryTiers:
         """The tiers of ``RETRY_TOPIC``/``RETRY_DELAYS``/``DLQ_TOPIC``."""
         return cls(settings.retry_topic, settings.retry_delays, settings.dlq_topic)
 

@@ -93,13 +93,13 @@ class PipelineConfig:
     def from_settings(cls, settings: Settings) -> PipelineConfig:
         """The loop's numbers from the connector's settings."""
         return cls(
-            batch_size=settings.batch_size,
-            batch_linger_s=settings.batch_linger_s,
-            max_in_flight_requests=settings.max_in_flight_requests,
-            max_in_flight_events=settings.max_in_flight_events,
-            commit_interval_s=settings.commit_interval_s,
-            shutdown_grace_s=settings.shutdown_grace_s,
-            probe_interval_s=settings.auth_probe_interval_s,
+            batch_size=settings.tiktok.batch_size,
+            batch_linger_s=settings.tiktok.batch_linger_s,
+            max_in_flight_requests=settings.tiktok.max_in_flight_requests,
+            max_in_flight_events=settings.process.max_in_flight_events,
+            commit_interval_s=settings.kafka.commit_interval_s,
+            shutdown_grace_s=settings.process.shutdown_grace_s,
+            probe_interval_s=settings.tiktok.auth_probe_interval_s,
         )
 
 

@@ -203,7 +203,7 @@ def test_configmap_is_valid_connector_configuration(
     for name in data:
         assert name in known or name.startswith("KAFKA_"), f"{name} is not a tiktok-capi setting"
     settings = load_settings({**data, "TIKTOK_ACCESS_TOKEN": "x"})
-    assert settings.health_port == _container(manifests)["ports"][0]["containerPort"]
+    assert settings.process.health_port == _container(manifests)["ports"][0]["containerPort"]
 
 
 def test_every_setting_reachable_from_the_chart(chart: helm.Chart) -> None:
@@ -224,7 +224,7 @@ def test_kafka_properties_become_kafka_env(chart: helm.Chart) -> None:
     data = _config(render(chart, values))
     settings = load_settings({**data, "TIKTOK_ACCESS_TOKEN": "x"})
     expected = {k: str(v) for k, v in values["kafka"]["properties"].items()}
-    assert dict(settings.kafka_properties) == expected
+    assert dict(settings.kafka.properties) == expected
 
 
 def test_event_map_is_mounted_and_parses(chart: helm.Chart) -> None:

@@ -12,8 +12,7 @@ import pytest
 
 from tests.fixtures.broker import BrokerHelper
 from tiktok_capi.consumer.cli import main
-from tiktok_capi.consumer.commands.dlq import load_kafka_settings
-from tiktok_capi.consumer.config.settings import ConfigError
+from tiktok_capi.consumer.config.settings import ConfigError, load_kafka_settings
 from tiktok_capi.consumer.failures.producer import FailureProducer
 from tiktok_capi.consumer.failures.tiers import HEADER_REPLAYED_FROM, FailureInfo, RetryTiers
 from tiktok_capi.consumer.kafka.records import SourceRecord
@@ -41,7 +40,7 @@ def test_settings_need_no_tiktok_variables() -> None:
         }
     )
     assert settings.dlq_topic == "events.tiktok.dlq"
-    assert settings.kafka_properties == {"security.protocol": "SASL_SSL"}
+    assert settings.properties == {"security.protocol": "SASL_SSL"}
     with pytest.raises(ConfigError, match="KAFKA_BOOTSTRAP_SERVERS"):
         load_kafka_settings({})
 

@@ -90,3 +90,42 @@ def test_rejected_kafka_property_fails_start_up_with_status_1() -> None:
     assert result.returncode == 1
     assert "not.a.real.property" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_unknown_phone_region_is_a_configuration_error_not_a_traceback() -> None:
+    result = _run(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
+            "TIKTOK_ACCESS_TOKEN": "tok",
+            "TIKTOK_PIXEL_CODE": "P",
+            "PHONE_DEFAULT_REGION": "ZZ",
+        }
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "PHONE_DEFAULT_REGION" in line and "'ZZ'" in line
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    result = _run(
+        {
+            "TIKTOK_ACCESS_TOKEN": "super-secret-token-value",
+            "BATCH_SIZE": "5000",
+            "BATCH_LINGER": "soon",
+            "LOG_LEVEL": "loud",
+        }
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    named = (
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "TIKTOK_PIXEL_CODE",
+        "BATCH_SIZE",
+        "BATCH_LINGER",
+        "LOG_LEVEL",
+    )
+    for variable in named:
+        assert sum(variable in line for line in lines) == 1, (variable, lines)
+    assert all(line.startswith("tiktok-capi run: configuration error: ") for line in lines)
+    assert "super-secret-token-value" not in result.stderr

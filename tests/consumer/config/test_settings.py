@@ -7,14 +7,19 @@ from pathlib import Path
 import pytest
 
 from tiktok_capi.consumer.config.kafka import admin_config, consumer_config, producer_config
+from tiktok_capi.consumer.config.reference import render_reference
 from tiktok_capi.consumer.config.settings import (
     OPTIONS,
     ConfigError,
+    KafkaSettings,
     SecretStr,
+    Settings,
+    TikTokSettings,
+    load_kafka_settings,
     load_settings,
     parse_duration,
-    render_reference,
 )
+from tiktok_capi.consumer.failures.tiers import RetryTiers
 
 REQUIRED = {
     "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
@@ -25,26 +30,26 @@ REQUIRED = {
 
 def test_defaults() -> None:
     s = load_settings(REQUIRED)
-    assert s.kafka_group_id == "tiktok-capi"
-    assert s.source_topic == "cdp-events"
-    assert s.retry_topic == "cdp-events.tiktok.retry"
-    assert s.dlq_topic == "cdp-events.tiktok.dlq"
-    assert s.retry_delays == (30.0, 300.0, 1800.0)
-    assert s.retry_tier_topics == (
+    assert s.kafka.group_id == "tiktok-capi"
+    assert s.kafka.source_topic == "cdp-events"
+    assert s.kafka.retry_topic == "cdp-events.tiktok.retry"
+    assert s.kafka.dlq_topic == "cdp-events.tiktok.dlq"
+    assert s.kafka.retry_delays == (30.0, 300.0, 1800.0)
+    assert RetryTiers.from_settings(s.kafka).topics == (
         "cdp-events.tiktok.retry.1",
         "cdp-events.tiktok.retry.2",
         "cdp-events.tiktok.retry.3",
     )
-    assert s.track_url == "https://business-api.tiktok.com/open_api/v1.3/event/track/"
-    assert s.batch_size == 1000
-    assert s.tiktok_test_event_code is None
-    assert s.health_port == 8080
+    assert s.tiktok.track_url == "https://business-api.tiktok.com/open_api/v1.3/event/track/"
+    assert s.tiktok.batch_size == 1000
+    assert s.tiktok.test_event_code is None
+    assert s.process.health_port == 8080
 
 
 def test_topic_defaults_follow_source_topic() -> None:
     s = load_settings({**REQUIRED, "SOURCE_TOPIC": "events"})
-    assert s.retry_topic == "events.tiktok.retry"
-    assert s.dlq_topic == "events.tiktok.dlq"
+    assert s.kafka.retry_topic == "events.tiktok.retry"
+    assert s.kafka.dlq_topic == "events.tiktok.dlq"
 
 
 @pytest.mark.parametrize("missing", sorted(REQUIRED))
@@ -80,60 +85,61 @@ def test_durations() -> None:
     assert parse_duration("2") == 2.0
     assert parse_duration("1h") == 3600.0
     s = load_settings({**REQUIRED, "RETRY_DELAYS": "1s, 2s"})
-    assert s.retry_delays == (1.0, 2.0)
+    assert s.kafka.retry_delays == (1.0, 2.0)
 
 
 def test_kafka_passthrough_and_reserved() -> None:
     s = load_settings(
         {**REQUIRED, "KAFKA_SESSION_TIMEOUT_MS": "6000", "KAFKA_SASL_PASSWORD": "pw-secret"}
     )
-    assert s.kafka_properties == {"session.timeout.ms": "6000", "sasl.password": "pw-secret"}
-    assert "pw-secret" not in repr(s.redacted_kafka_properties())
+    assert s.kafka.properties == {"session.timeout.ms": "6000", "sasl.password": "pw-secret"}
+    assert "pw-secret" not in repr(s.kafka.redacted_properties())
     with pytest.raises(ConfigError, match="KAFKA_ENABLE_AUTO_COMMIT"):
         load_settings({**REQUIRED, "KAFKA_ENABLE_AUTO_COMMIT": "true"})
 
 
 def test_client_configs_keep_guarantees() -> None:
     s = load_settings({**REQUIRED, "KAFKA_SESSION_TIMEOUT_MS": "6000", "KAFKA_LINGER_MS": "5"})
-    c = consumer_config(s)
+    c = consumer_config(s.kafka)
     assert c["enable.auto.commit"] is False
     assert c["group.id"] == "tiktok-capi"
     assert c["session.timeout.ms"] == "6000"
     assert "linger.ms" not in c
-    p = producer_config(s)
+    p = producer_config(s.kafka)
     assert p["acks"] == "all"
     assert p["linger.ms"] == "5"
     assert "session.timeout.ms" not in p
-    assert admin_config(s)["bootstrap.servers"] == "127.0.0.1:9092"
+    assert admin_config(s.kafka)["bootstrap.servers"] == "127.0.0.1:9092"
 
 
 def test_secrets_never_in_repr_or_errors() -> None:
     s = load_settings(REQUIRED)
     assert "tok-secret-123" not in repr(s)
-    assert isinstance(s.tiktok_access_token, SecretStr)
-    assert s.tiktok_access_token.get_secret_value() == "tok-secret-123"
-    assert str(s.tiktok_access_token) == "**********"
+    assert isinstance(s.tiktok.access_token, SecretStr)
+    assert s.tiktok.access_token.get_secret_value() == "tok-secret-123"
+    assert str(s.tiktok.access_token) == "**********"
 
 
 def test_every_option_is_a_settings_field() -> None:
-    fields = set(load_settings(REQUIRED).__dataclass_fields__)
-    assert {o.attr for o in OPTIONS} <= fields
+    settings = load_settings(REQUIRED)
+    for option in OPTIONS:
+        assert hasattr(getattr(settings, option.section), option.attr), option
 
 
 def test_configuration_reference_is_up_to_date() -> None:
     doc = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
     assert doc.read_text() == render_reference(), (
         "docs/configuration.md is stale: run "
-        "`python -m tiktok_capi.consumer.config.settings > docs/configuration.md`"
+        "`python -m tiktok_capi.consumer.config.reference > docs/configuration.md`"
     )
 
 
 def test_consumer_refetches_soon_after_its_queue_was_full() -> None:
     """librdkafka's 1 s fetch.queue.backoff.ms stalls the loop after backpressure; ours is short
     and, like any librdkafka property, the user's KAFKA_* value wins."""
-    assert consumer_config(load_settings(REQUIRED))["fetch.queue.backoff.ms"] <= 50
+    assert consumer_config(load_settings(REQUIRED).kafka)["fetch.queue.backoff.ms"] <= 50
     tuned = load_settings({**REQUIRED, "KAFKA_FETCH_QUEUE_BACKOFF_MS": "200"})
-    assert consumer_config(tuned)["fetch.queue.backoff.ms"] == "200"
+    assert consumer_config(tuned.kafka)["fetch.queue.backoff.ms"] == "200"
 
 
 def test_switches_of_the_source_default_and_parse() -> None:
@@ -141,9 +147,9 @@ def test_switches_of_the_source_default_and_parse() -> None:
 
     s = load_settings(REQUIRED)
     # One list: the connector's default is the mapping's.
-    assert s.integration_names == DEFAULT_INTEGRATION_NAMES
-    assert s.consent_categories == ()
-    assert s.consent_required is False
+    assert s.mapping.integration_names == DEFAULT_INTEGRATION_NAMES
+    assert s.mapping.consent_categories == ()
+    assert s.mapping.consent_required is False
     s = load_settings(
         {
             **REQUIRED,
@@ -152,9 +158,9 @@ def test_switches_of_the_source_default_and_parse() -> None:
             "CONSENT_REQUIRED": "true",
         }
     )
-    assert s.integration_names == ("My TikTok", "TikTok Ads")
-    assert s.consent_categories == ("Advertising", "Marketing")
-    assert s.consent_required is True
+    assert s.mapping.integration_names == ("My TikTok", "TikTok Ads")
+    assert s.mapping.consent_categories == ("Advertising", "Marketing")
+    assert s.mapping.consent_required is True
 
 
 @pytest.mark.parametrize(
@@ -168,3 +174,25 @@ def test_switches_of_the_source_default_and_parse() -> None:
 def test_consent_required_without_categories_is_refused(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings({**REQUIRED, **env})
+
+
+def test_kafka_settings_alone_need_no_tiktok_variables() -> None:
+    kafka = load_kafka_settings({"KAFKA_BOOTSTRAP_SERVERS": "b:9092", "SOURCE_TOPIC": "t"})
+    assert (kafka.bootstrap_servers, kafka.dlq_topic) == ("b:9092", "t.tiktok.dlq")
+    with pytest.raises(ConfigError, match="KAFKA_BOOTSTRAP_SERVERS"):
+        load_kafka_settings({})
+
+
+def test_each_default_is_stated_once_as_written() -> None:
+    """The typed default of every field is its declared default, parsed (docs show the text)."""
+    defaults = Settings(
+        kafka=KafkaSettings(bootstrap_servers="b"),
+        tiktok=TikTokSettings(access_token=SecretStr("t"), pixel_code="P"),
+    )
+    loaded = load_settings({**REQUIRED, "KAFKA_BOOTSTRAP_SERVERS": "b"})
+    for option in OPTIONS:
+        if option.required:
+            continue
+        assert getattr(getattr(defaults, option.section), option.attr) == getattr(
+            getattr(loaded, option.section), option.attr
+        ), option.env

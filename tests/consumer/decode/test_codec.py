@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tiktok_capi.consumer.config.settings import Settings
+from tiktok_capi.consumer.config.settings import KafkaSettings
 from tiktok_capi.consumer.decode.codec import (
     BundledDecoder,
     DecodeError,
@@ -155,19 +155,12 @@ def test_registry_decoder_header_errors(value: bytes, reason: str) -> None:
 
 
 def test_make_decoder_without_registry_is_bundled() -> None:
-    settings = Settings(
-        kafka_bootstrap_servers="x", tiktok_access_token=None, tiktok_pixel_code="p"
-    )  # type: ignore[arg-type]
+    settings = KafkaSettings(bootstrap_servers="x")
     assert isinstance(make_decoder(settings), BundledDecoder)
 
 
 def test_make_decoder_with_registry_is_framed() -> None:
-    settings = Settings(
-        kafka_bootstrap_servers="x",
-        tiktok_access_token=None,  # type: ignore[arg-type]
-        tiktok_pixel_code="p",
-        schema_registry_url="http://127.0.0.1:9",
-    )
+    settings = KafkaSettings(bootstrap_servers="x", schema_registry_url="http://127.0.0.1:9")
     decoder = make_decoder(settings)
     assert isinstance(decoder, RegistryDecoder)
     decoder.close()

@@ -54,7 +54,7 @@ def test_worker_process_gives_the_same_results() -> None:
     )  # fmt: skip
     values, _ = _values()
     now = time.time()
-    transformer = Transformer(BundledDecoder(), mapping_settings(settings))
+    transformer = Transformer(BundledDecoder(), mapping_settings(settings.mapping))
     inline = transformer.run(values, now)
     pool = PoolDecoding(settings, 1, transformer)
     chunk = Chunk(now)
@@ -73,7 +73,7 @@ def test_the_switches_of_the_source_reach_the_mapping() -> None:
          "TIKTOK_PIXEL_CODE": "P", "INTEGRATION_NAMES": "My TikTok",
          "CONSENT_CATEGORIES": "Advertising", "CONSENT_REQUIRED": "true"}
     )  # fmt: skip
-    mapping = mapping_settings(settings)
+    mapping = mapping_settings(settings.mapping)
     assert mapping.integration_names == ("my tiktok",)
     assert (mapping.consent_categories, mapping.consent_required) == (("advertising",), True)
     order = {"type": "track", "event": "Order Completed", "messageId": "m-1"}

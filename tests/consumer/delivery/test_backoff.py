@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from tiktok_capi.consumer.config.settings import SecretStr, Settings
+from tiktok_capi.consumer.config.settings import SecretStr, TikTokSettings
 from tiktok_capi.consumer.delivery.backoff import RetryPolicy, Waiter
 
 
@@ -31,10 +31,9 @@ def test_retry_after_wins_but_is_capped() -> None:
 
 
 def test_from_settings() -> None:
-    settings = Settings(
-        kafka_bootstrap_servers="127.0.0.1:9092",
-        tiktok_access_token=SecretStr("t"),
-        tiktok_pixel_code="P",
+    settings = TikTokSettings(
+        access_token=SecretStr("t"),
+        pixel_code="P",
         send_retry_attempts=4,
         send_retry_backoff_s=0.2,
         send_retry_max_backoff_s=9.0,

@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Link, SpanContext, TraceFlags
 
 import tiktok_capi.consumer.delivery.sender as sender_module
-from tiktok_capi.consumer.config.settings import SecretStr, Settings
+from tiktok_capi.consumer.config.settings import SecretStr, TikTokSettings
 from tiktok_capi.consumer.delivery.base import BatchOutcome
 from tiktok_capi.consumer.delivery.sender import HttpSender
 
@@ -30,12 +30,11 @@ URL = "https://tiktok.test/open_api/v1.3/event/track/"
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-def make_settings(**overrides: Any) -> Settings:
-    base = Settings(
-        kafka_bootstrap_servers="127.0.0.1:9092",
-        tiktok_access_token=SecretStr(TOKEN),
-        tiktok_pixel_code=PIXEL,
-        tiktok_api_url="https://tiktok.test",
+def make_settings(**overrides: Any) -> TikTokSettings:
+    base = TikTokSettings(
+        access_token=SecretStr(TOKEN),
+        pixel_code=PIXEL,
+        api_url="https://tiktok.test",
         send_retry_attempts=5,
         send_retry_backoff_s=0.5,
         send_retry_max_backoff_s=30.0,
@@ -154,7 +153,7 @@ def test_body_is_the_envelope_around_the_joined_events(make_sender: Any) -> None
 
 def test_test_event_code_and_escaping(make_sender: Any) -> None:
     fake = FakeTikTok()
-    sender = make_sender(fake, tiktok_pixel_code='P"1', tiktok_test_event_code="TEST42")
+    sender = make_sender(fake, pixel_code='P"1', test_event_code="TEST42")
     sender.deliver([event("x")])
     body = orjson.loads(fake.requests[0].content)
     assert body["event_source_id"] == 'P"1'

@@ -17,19 +17,18 @@ from typing import Any
 import orjson
 import pytest
 
-from tiktok_capi.consumer.config.settings import SecretStr, Settings
+from tiktok_capi.consumer.config.settings import SecretStr, TikTokSettings
 from tiktok_capi.consumer.delivery.base import BatchOutcome
 from tiktok_capi.consumer.delivery.sender import HttpSender
 
 pytestmark = pytest.mark.integration
 
 
-def _settings(emulator: Any, **overrides: Any) -> Settings:
-    base = Settings(
-        kafka_bootstrap_servers="127.0.0.1:9092",
-        tiktok_access_token=SecretStr(emulator.token),
-        tiktok_pixel_code=emulator.pixel_code,
-        tiktok_api_url=emulator.base_url,
+def _settings(emulator: Any, **overrides: Any) -> TikTokSettings:
+    base = TikTokSettings(
+        access_token=SecretStr(emulator.token),
+        pixel_code=emulator.pixel_code,
+        api_url=emulator.base_url,
         max_in_flight_requests=2,
         connect_timeout_s=2.0,
         request_timeout_s=5.0,
@@ -72,7 +71,7 @@ def web_event(n: int, **changes: Any) -> bytes:
 
 
 def test_full_batches_arrive_intact(emulator: Any, make_sender: Any) -> None:
-    sender = make_sender(tiktok_test_event_code="TEST123")
+    sender = make_sender(test_event_code="TEST123")
     batch = [web_event(n) for n in range(1000)]
     outcome = sender.deliver(batch)
     assert outcome.delivered == tuple(range(1000)) and outcome.requests == 1
@@ -175,9 +174,9 @@ def test_probe_reports_bad_credentials(
 ) -> None:
     overrides: dict[str, Any] = {}
     if token is not None:
-        overrides["tiktok_access_token"] = SecretStr(token)
+        overrides["access_token"] = SecretStr(token)
     if pixel is not None:
-        overrides["tiktok_pixel_code"] = pixel
+        overrides["pixel_code"] = pixel
     sender = make_sender(**overrides)
     info = sender.probe()
     assert info is not None and info.error_class == "auth" and info.code == code
@@ -191,7 +190,7 @@ def test_unreachable_destination_fails_not_holds(emulator: Any) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
-    settings = _settings(emulator, tiktok_api_url=url, send_retry_attempts=2)
+    settings = _settings(emulator, api_url=url, send_retry_attempts=2)
     with HttpSender(settings) as sender:
         outcome = sender.deliver([web_event(1)])
         assert outcome.failed == (0,) and outcome.failure is not None

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tiktok_capi.consumer.config.settings import SecretStr, Settings
+from tiktok_capi.consumer.config.settings import KafkaSettings
 from tiktok_capi.consumer.delivery.base import ErrorInfo
 from tiktok_capi.consumer.failures.tiers import (
     HEADER_ATTEMPT,
@@ -63,10 +63,10 @@ def test_topics_and_delays() -> None:
 
 
 def test_from_settings_matches_settings_topics() -> None:
-    settings = Settings("b:9092", SecretStr("t"), "P", retry_delays=(1.0, 2.0))
+    settings = KafkaSettings(bootstrap_servers="b:9092", retry_delays=(1.0, 2.0))
     tiers = RetryTiers.from_settings(settings)
-    assert tiers.topics == settings.retry_tier_topics
-    assert tiers.dlq_topic == settings.dlq_topic
+    assert tiers.topics == ("cdp-events.tiktok.retry.1", "cdp-events.tiktok.retry.2")
+    assert tiers.dlq_topic == settings.dlq_topic == "cdp-events.tiktok.dlq"
 
 
 def test_source_record_goes_to_tier_1_with_exact_headers() -> None:
