@@ -62,7 +62,23 @@ class Connector:
         self._stats = StatsRecorder()
         self._lock = threading.RLock()  # stop() may run in a signal handler
         self._pipeline: Pipeline | None = None
+        self._transformer: Transformer | None = None
         self._stopped = False
+
+    def prepare(self) -> None:
+        """Build what only the configuration decides (the event map), before anything connects.
+
+        `tiktok-capi run` calls it before it opens the health port, so a bad event map is a
+        configuration error; :meth:`run` calls it too (idempotent).
+
+        Raises:
+            mapping.EventMapError: the event-map file is missing or invalid.
+        """
+        if self._transformer is None:
+            settings = self.settings
+            self._transformer = Transformer(
+                make_decoder(settings.kafka), mapping_settings(settings.mapping)
+            )
 
     def run(self) -> int:
         """Run until :meth:`stop`; returns the exit status (0 after a clean shutdown).
@@ -73,7 +89,9 @@ class Connector:
         """
         settings = self.settings
         tiers = RetryTiers.from_settings(settings.kafka)
-        transformer = Transformer(make_decoder(settings.kafka), mapping_settings(settings.mapping))
+        self.prepare()
+        transformer = self._transformer
+        assert transformer is not None
         if settings.kafka.create_topics:
             admin_conf = {
                 **admin_config(settings.kafka),

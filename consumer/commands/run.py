@@ -1,9 +1,10 @@
 """`tiktok-capi run` — the connector: consume Kafka, deliver to TikTok, commit after success.
 
 Configured by environment variables only (see docs/configuration.md). Exit status: 0 after a
-clean shutdown (SIGTERM/SIGINT), 1 when start-up fails (topics, broker, event map), 2 for a bad
-configuration (one line on stderr naming the variable), 3 when the destination was stopped (the
-dead-letter limit was exceeded, or a fatal Kafka error).
+clean shutdown (SIGTERM/SIGINT), 1 when start-up fails (topics, broker), 2 for a bad
+configuration (one line on stderr per problem, naming the variable: a missing or invalid value,
+an unknown KAFKA_* property, an unreadable event map — all found before the health port opens),
+3 when the destination was stopped (the dead-letter limit was exceeded, or a fatal Kafka error).
 """
 
 from __future__ import annotations
@@ -79,8 +80,14 @@ def serve(settings: Any) -> int:
         if redacted[key] != value:  # a secret-looking property (password, key, ...)
             logs.register_secret(value)
     log = logging.getLogger(__name__)
+    connector = Connector(settings, health=HealthState())
+    try:
+        connector.prepare()  # configuration errors before the health port opens
+    except EventMapError as exc:
+        print(f"tiktok-capi run: configuration error: EVENT_MAP_FILE: {exc}", file=sys.stderr)
+        return ExitStatus.USAGE
+    health = connector.health
     handle = telemetry.setup(settings.process)
-    health = HealthState()
     server = HealthServer(
         settings.process.health_host,
         settings.process.health_port,
@@ -97,7 +104,6 @@ def serve(settings: Any) -> int:
         return ExitStatus.FAILED
     log.info("health and metrics on %s:%d", settings.process.health_host, port)
     log.info("mapping: %s", "compiled with mypyc" if compiled() else "pure Python")
-    connector = Connector(settings, health=health)
 
     def on_signal(signum: int, _frame: Any) -> None:
         log.info("received %s: shutting down", signal.Signals(signum).name)
@@ -106,12 +112,12 @@ def serve(settings: Any) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         return connector.run()
-    except (TopicSetupError, EventMapError) as exc:
+    except TopicSetupError as exc:
         log.error("cannot start: %s", exc)
         return ExitStatus.FAILED
-    except KafkaException as exc:  # e.g. an unknown or invalid KAFKA_* property
+    except KafkaException as exc:  # a KAFKA_* value librdkafka only refuses in a client
         log.error("cannot start: Kafka client configuration rejected: %s", exc.args[0])
-        return ExitStatus.FAILED
+        return ExitStatus.USAGE
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -116,6 +116,17 @@ def render_reference() -> str:
         "`bootstrap.servers` are managed by tiktok-capi, and the producer always writes with "
         "`acks=all` and `enable.idempotence=true`.",
         "",
+        "Each `KAFKA_*` variable is checked at start-up against the librdkafka the process links "
+        "(its own property table, so always the running version's): a property librdkafka does "
+        "not have, or a value it refuses, is a configuration error naming the variable (exit "
+        "status 2, before anything connects). Variables shaped like Kubernetes service links "
+        "are not properties and are ignored: for a Service named `kafka` (or `kafka-headless`, "
+        "...) in the namespace, Kubernetes injects `KAFKA_SERVICE_HOST`, `KAFKA_SERVICE_PORT`, "
+        "`KAFKA_SERVICE_PORT_<PORT NAME>`, `KAFKA_PORT=tcp://10.96.0.12:9092` and "
+        "`KAFKA_PORT_<N>_<TCP|UDP|SCTP>[_PROTO|_PORT|_ADDR]`; no librdkafka property has those "
+        "shapes (`*.port`, `*.service.host`, `*.service.port`). The Helm chart also turns "
+        "service links off (`enableServiceLinks: false`).",
+        "",
         "Defaults tiktok-capi sets where librdkafka's do not suit it (any `KAFKA_*` variable "
         "overrides them; the reasons are in `consumer/config/kafka.py`):",
         "",

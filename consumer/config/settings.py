@@ -15,7 +15,11 @@ invalid variable (one line each); commands that only talk to Kafka (``dlq``, ``p
 
 Any librdkafka property can be passed as ``KAFKA_<PROPERTY>`` with dots written as underscores
 (``KAFKA_SESSION_TIMEOUT_MS=6000`` -> ``session.timeout.ms``); those land in
-:attr:`KafkaSettings.properties`, translated to dotted keys only here, at the edge.
+:attr:`KafkaSettings.properties`, translated to dotted keys only here, at the edge. Each is checked
+against the linked librdkafka (:mod:`.librdkafka`): an unknown property or a refused value is a
+configuration error. Variables shaped like Kubernetes service links (``KAFKA_PORT``,
+``KAFKA_SERVICE_HOST``, ... which Kubernetes injects for a Service named ``kafka``) are never
+properties and are ignored.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
+from tiktok_capi.consumer.config.librdkafka import property_problem
 from tiktok_capi.consumer.config.options import Option, load_section, option, options_of
 from tiktok_capi.consumer.config.values import (
     ConfigError,
@@ -383,16 +388,44 @@ _RESERVED_KAFKA: Final = frozenset(
 )
 
 
+# Kubernetes injects, for every Service in the namespace (docs: "Environment variables" of
+# Services), {NAME}_SERVICE_HOST, {NAME}_SERVICE_PORT, {NAME}_SERVICE_PORT_{PORT NAME},
+# {NAME}_PORT and {NAME}_PORT_{N}_{PROTOCOL}[_PROTO|_PORT|_ADDR]: a Service named `kafka` (or
+# `kafka-headless`, ...) yields KAFKA_PORT=tcp://10.96.0.12:9092. No librdkafka property ends in
+# `.port`, `.service.host` or `.service.port` (tests/consumer/config checks these shapes against
+# librdkafka), so ignoring them loses nothing.
+_SERVICE_LINK: Final = re.compile(
+    r"^KAFKA(?:_[A-Z0-9_]+?)?_(?:SERVICE_HOST|SERVICE_PORT(?:_[A-Z0-9_]+)?"
+    r"|PORT(?:_\d+_(?:TCP|UDP|SCTP)(?:_(?:PROTO|PORT|ADDR))?)?)$"
+)
+
+
+def is_service_link(name: str) -> bool:
+    """Whether the variable ``name`` has the shape of a Kubernetes service link (ignored)."""
+    return _SERVICE_LINK.match(name) is not None
+
+
 def _kafka_properties(env: Mapping[str, str], problems: list[str]) -> dict[str, str]:
     props: dict[str, str] = {}
     for name, value in env.items():
-        if not name.startswith("KAFKA_") or name in _NAMED_KAFKA:
+        if not name.startswith("KAFKA_") or name in _NAMED_KAFKA or is_service_link(name):
             continue
         key = name[len("KAFKA_") :].lower().replace("_", ".")
         if not key:
             continue
         if key in _RESERVED_KAFKA:
             problems.append(f"{name}: {key} is managed by tiktok-capi and cannot be set")
+            continue
+        problem = property_problem(key, value)
+        if problem == "unknown":
+            problems.append(
+                f"{name}: librdkafka has no property {key!r} (KAFKA_* variables are librdkafka "
+                "properties, dots written as underscores: docs/configuration.md)"
+            )
+            continue
+        if problem is not None:
+            shown = "(secret value refused)" if _SECRET_KEY.search(key) else problem.strip()
+            problems.append(f"{name}: {shown}")
             continue
         props[key] = value
     return props

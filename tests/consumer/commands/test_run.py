@@ -75,11 +75,13 @@ def test_missing_source_topic_fails_start_up_with_status_1(broker: Any) -> None:
     assert "does not exist" in result.stderr
 
 
-def test_rejected_kafka_property_fails_start_up_with_status_1() -> None:
+def test_unknown_kafka_property_is_a_configuration_error_before_the_health_port() -> None:
+    """Exit status 2 as documented, one line naming the property, nothing started."""
     result = _run(
         {
             "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
             "KAFKA_NOT_A_REAL_PROPERTY": "1",
+            "KAFKA_PORT": "tcp://10.96.0.12:9092",  # a Kubernetes service link: ignored
             "TIKTOK_ACCESS_TOKEN": "tok",
             "TIKTOK_PIXEL_CODE": "P",
             "HEALTH_PORT": "0",
@@ -87,9 +89,30 @@ def test_rejected_kafka_property_fails_start_up_with_status_1() -> None:
             "LOG_FORMAT": "json",
         }
     )
-    assert result.returncode == 1
-    assert "not.a.real.property" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("tiktok-capi run: configuration error: KAFKA_NOT_A_REAL_PROPERTY")
+    assert "not.a.real.property" in line
+    assert "health and metrics" not in result.stderr
+
+
+def test_missing_event_map_is_a_configuration_error_before_the_health_port(tmp_path: Any) -> None:
+    missing = tmp_path / "no-such-event-map.json"
+    result = _run(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
+            "TIKTOK_ACCESS_TOKEN": "tok",
+            "TIKTOK_PIXEL_CODE": "P",
+            "EVENT_MAP_FILE": str(missing),
+            "HEALTH_PORT": "0",
+            "HEALTH_HOST": "127.0.0.1",
+            "LOG_FORMAT": "json",
+        }
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("tiktok-capi run: configuration error: EVENT_MAP_FILE")
+    assert str(missing) in line and "Traceback" not in result.stderr
 
 
 def test_an_unknown_phone_region_is_a_configuration_error_not_a_traceback() -> None:
