@@ -25,6 +25,7 @@ from tiktok_capi.consumer.decode.pool import Decoding, make_decoding
 from tiktok_capi.consumer.decode.transform import Transformer, mapping_settings
 from tiktok_capi.consumer.delivery.base import Sender
 from tiktok_capi.consumer.failures.limit import DlqLimiter
+from tiktok_capi.consumer.failures.ownership import check_retry_topics
 from tiktok_capi.consumer.failures.producer import FailureProducer
 from tiktok_capi.consumer.failures.tiers import RetryTiers
 from tiktok_capi.consumer.kafka.source import Source
@@ -85,6 +86,8 @@ class Connector:
 
         Raises:
             tiktok_capi.consumer.kafka.topics.TopicSetupError: topics cannot be checked or created.
+            tiktok_capi.consumer.failures.ownership.ForeignRecordsError: the retry topics hold
+                records another consumer group wrote.
             mapping.EventMapError: the event-map file is invalid.
         """
         settings = self.settings
@@ -100,6 +103,12 @@ class Connector:
             created = ensure_topics(admin_conf, settings.kafka.source_topic, tiers.all_topics)
             if created:
                 log.info("created topics: %s", ", ".join(created))
+        conf = consumer_config(settings.kafka)
+        check_conf = {k: v for k, v in conf.items() if k != "statistics.interval.ms"}
+        check_conf["logger"] = logging.getLogger("librdkafka.consumer")
+        check_retry_topics(
+            check_conf, tiers.topics, settings.kafka.group_id, stopping=lambda: self._stopped
+        )
         self.health.set_broker_reachable(True)
         owns_sender = self._sender is None
         sender = self._sender if self._sender is not None else _http_sender(settings)
@@ -108,7 +117,6 @@ class Connector:
             {**producer_config(settings.kafka), "logger": logging.getLogger("librdkafka.producer")}
         )
         topics = [settings.kafka.source_topic, *tiers.topics]
-        conf = consumer_config(settings.kafka)
         decoding: Decoding | None = None
         try:
             decoding = make_decoding(settings, transformer)

@@ -3,8 +3,9 @@
 Configured by environment variables only (see docs/configuration.md). Exit status: 0 after a
 clean shutdown (SIGTERM/SIGINT), 1 when start-up fails (topics, broker), 2 for a bad
 configuration (one line on stderr per problem, naming the variable: a missing or invalid value,
-an unknown KAFKA_* property, an unreadable event map — all found before the health port opens),
-3 when the destination was stopped (the dead-letter limit was exceeded, or a fatal Kafka error).
+an unknown KAFKA_* property, an unreadable event map — all found before the health port opens —
+or retry topics that hold records another consumer group wrote), 3 when the destination was
+stopped (the dead-letter limit was exceeded, or a fatal Kafka error).
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ TIKTOK_PIXEL_CODE are required; every option is listed in docs/configuration.md.
 property can be given as KAFKA_<PROPERTY> (KAFKA_SESSION_TIMEOUT_MS=6000).
 
 SIGTERM or SIGINT stops fetching, drains in-flight deliveries within SHUTDOWN_GRACE, commits and
-leaves the group. Exit status: 0 clean shutdown, 1 start-up failure, 2 bad configuration,
-3 destination stopped (dead-letter limit, fatal Kafka error).
+leaves the group. Exit status: 0 clean shutdown, 1 start-up failure, 2 bad configuration
+(including retry topics another consumer group writes to), 3 destination stopped (dead-letter
+limit, fatal Kafka error).
 """
 
 
@@ -64,6 +66,7 @@ def serve(settings: Any) -> int:
     from confluent_kafka import KafkaException
 
     from tiktok_capi.consumer.app import Connector
+    from tiktok_capi.consumer.failures.ownership import ForeignRecordsError
     from tiktok_capi.consumer.kafka.topics import TopicSetupError
     from tiktok_capi.consumer.telemetry import logs
     from tiktok_capi.consumer.telemetry import setup as telemetry
@@ -115,6 +118,9 @@ def serve(settings: Any) -> int:
     except TopicSetupError as exc:
         log.error("cannot start: %s", exc)
         return ExitStatus.FAILED
+    except ForeignRecordsError as exc:  # RETRY_TOPIC shared with another group: configuration
+        log.error("cannot start: %s", exc)
+        return ExitStatus.USAGE
     except KafkaException as exc:  # a KAFKA_* value librdkafka only refuses in a client
         log.error("cannot start: Kafka client configuration rejected: %s", exc.args[0])
         return ExitStatus.USAGE

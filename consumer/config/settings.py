@@ -63,6 +63,7 @@ __all__ = [
     "parse_duration",
 ]
 
+_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _SECRET_KEY = re.compile(r"password|secret|token|key|jaas|credential", re.IGNORECASE)
 
 
@@ -92,12 +93,15 @@ class KafkaSettings:
         "RETRY_TOPIC",
         text,
         "Prefix of the retry tier topics `{RETRY_TOPIC}.1`, `{RETRY_TOPIC}.2`, ... Default "
-        "`{SOURCE_TOPIC}.tiktok.retry`.",
+        "`{SOURCE_TOPIC}.{KAFKA_GROUP_ID}.retry`: private to the consumer group, so two groups "
+        "on one source topic never consume each other's retries (a connector refuses to start "
+        "when its retry topics hold records another group wrote).",
     )
     dlq_topic: str = option(
         "DLQ_TOPIC",
         text,
-        "Dead-letter topic. Default `{SOURCE_TOPIC}.tiktok.dlq`.",
+        "Dead-letter topic. Default `{SOURCE_TOPIC}.{KAFKA_GROUP_ID}.dlq` (private to the "
+        "consumer group, like RETRY_TOPIC).",
     )
     retry_delays: tuple[float, ...] = option(
         "RETRY_DELAYS",
@@ -143,11 +147,14 @@ class KafkaSettings:
     """Extra librdkafka properties from ``KAFKA_*`` variables (dotted keys)."""
 
     def __post_init__(self) -> None:
-        # Defaults that depend on another setting.
+        # Defaults that depend on other settings: named after the group too, so a second
+        # deployment on the same source topic (another pixel, a staging copy) never reads the
+        # first one's retry tiers.
         if self.retry_topic is None:
-            object.__setattr__(self, "retry_topic", f"{self.source_topic}.tiktok.retry")
+            retry = f"{self.source_topic}.{self.group_id}.retry"
+            object.__setattr__(self, "retry_topic", retry)
         if self.dlq_topic is None:
-            object.__setattr__(self, "dlq_topic", f"{self.source_topic}.tiktok.dlq")
+            object.__setattr__(self, "dlq_topic", f"{self.source_topic}.{self.group_id}.dlq")
 
     def redacted_properties(self) -> dict[str, str]:
         """The extra librdkafka properties with secret-looking values masked, for logs."""
@@ -435,8 +442,24 @@ def _kafka(env: Mapping[str, str], problems: list[str]) -> KafkaSettings | None:
     kafka = load_section(
         KafkaSettings, env, problems, {"properties": _kafka_properties(env, problems)}
     )
-    if kafka is not None and kafka.source_topic in (kafka.dlq_topic, kafka.retry_topic):
+    if kafka is None:
+        return None
+    if kafka.source_topic in (kafka.dlq_topic, kafka.retry_topic):
         problems.append("DLQ_TOPIC/RETRY_TOPIC: must differ from SOURCE_TOPIC")
+        return None
+    # Room for the tier suffix `.N` within Kafka's 249 characters.
+    names = (("RETRY_TOPIC", kafka.retry_topic, 245), ("DLQ_TOPIC", kafka.dlq_topic, 249))
+    illegal = [
+        f"{name}={topic!r}"
+        for name, topic, longest in names
+        if not _TOPIC_NAME.match(topic) or len(topic) > longest
+    ]
+    if illegal:
+        problems.append(
+            "not a valid Kafka topic name (letters, digits, '.', '_', '-', at most 249 "
+            f"characters with the tier suffix): {', '.join(illegal)}; the defaults derive from "
+            "SOURCE_TOPIC and KAFKA_GROUP_ID: set RETRY_TOPIC and DLQ_TOPIC explicitly"
+        )
         return None
     return kafka
 

@@ -7,8 +7,9 @@ Tier ``n`` is topic ``{RETRY_TOPIC}.{n}`` with delay ``RETRY_DELAYS[n-1]``::
 
 A record keeps its original key and value bytes all the way; the ``tiktok-capi.*`` headers say
 where it came from (original topic/partition/offset, kept from the first failure on), how often it
-failed, when it becomes due again and why it failed. Header values are UTF-8 text and PII-free:
-error messages are scrubbed and truncated (:func:`safe_message`).
+failed, when it becomes due again and why it failed, and which consumer group wrote it. Header
+values are UTF-8 text and PII-free: error messages are scrubbed and truncated
+(:func:`safe_message`).
 
 The current time comes in as an argument (epoch seconds), so routing is exact and testable.
 """
@@ -39,6 +40,7 @@ __all__ = [
     "HEADER_ERROR_MESSAGE",
     "HEADER_FAILED_AT",
     "HEADER_FIRST_FAILURE",
+    "HEADER_GROUP",
     "HEADER_ORIGINAL_OFFSET",
     "HEADER_ORIGINAL_PARTITION",
     "HEADER_ORIGINAL_TOPIC",
@@ -74,6 +76,8 @@ HEADER_TIKTOK_CODE: Final = "tiktok-capi.tiktok-code"
 HEADER_TIKTOK_REQUEST_ID: Final = "tiktok-capi.tiktok-request-id"
 HEADER_REASON: Final = "tiktok-capi.dead-letter-reason"  # dead-letter records only
 HEADER_REPLAYED_FROM: Final = "tiktok-capi.replayed-from"  # set by `tiktok-capi dlq replay`
+# The consumer group that wrote the record: a connector refuses retry tiers another group writes.
+HEADER_GROUP: Final = "tiktok-capi.group"
 # Dead letters too large for the topic: written without their value; this says its size in bytes.
 HEADER_VALUE_DROPPED: Final = "tiktok-capi.value-dropped"
 
@@ -200,14 +204,22 @@ class RetryTiers:
         retry_topic_prefix: ``RETRY_TOPIC``; tier ``n`` is ``{prefix}.{n}``.
         delays: ``RETRY_DELAYS`` in seconds, one per tier (may be empty: straight to the DLQ).
         dlq_topic: ``DLQ_TOPIC``.
+        group: ``KAFKA_GROUP_ID``, written to every record as ``tiktok-capi.group``.
     """
 
-    def __init__(self, retry_topic_prefix: str, delays: Sequence[float], dlq_topic: str) -> None:
+    def __init__(
+        self,
+        retry_topic_prefix: str,
+        delays: Sequence[float],
+        dlq_topic: str,
+        group: str | None = None,
+    ) -> None:
         if any(d < 0 for d in delays):
             raise ValueError("retry delays must not be negative")
         self.prefix = retry_topic_prefix
         self.delays: tuple[float, ...] = tuple(delays)
         self.dlq_topic = dlq_topic
+        self.group = group
         self.topics: tuple[str, ...] = tuple(
             f"{retry_topic_prefix}.{n}" for n in range(1, len(self.delays) + 1)
         )
@@ -216,7 +228,9 @@ class RetryTiers:
     @classmethod
     def from_settings(cls, settings: KafkaSettings) -> RetryTiers:
         """The tiers of ``RETRY_TOPIC``/``RETRY_DELAYS``/``DLQ_TOPIC``."""
-        return cls(settings.retry_topic, settings.retry_delays, settings.dlq_topic)
+        return cls(
+            settings.retry_topic, settings.retry_delays, settings.dlq_topic, settings.group_id
+        )
 
     @property
     def all_topics(self) -> tuple[str, ...]:
@@ -279,6 +293,8 @@ class RetryTiers:
             (HEADER_ERROR_CLASS, failure.error_class.encode()),
             (HEADER_ERROR_MESSAGE, safe_message(failure.message).encode()),
         ]
+        if self.group is not None:
+            headers.append((HEADER_GROUP, self.group.encode()))
         if failure.code is not None:
             headers.append((HEADER_TIKTOK_CODE, str(failure.code).encode()))
         if failure.request_id:

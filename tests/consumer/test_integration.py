@@ -94,7 +94,7 @@ def test_invalid_event_is_dead_lettered_while_its_batch_mates_arrive(
     events.insert(150, bad)
     stream = produce_events(broker, topic, events)
     assert "inv-bad" in stream.expected, "the bad event must map (TikTok is what rejects it)"
-    dlq = f"{topic}.tiktok.dlq"
+    dlq = f"{topic}.{group}.dlq"
     with running(make_settings(settings_env(broker, emulator, topic, group))) as connector:
         _lag_zero(broker, group, topic, stream.ends, timeout=60)
         stats = connector.connector.stats()
@@ -119,7 +119,7 @@ def test_poison_records_are_dead_lettered(broker: Any, emulator: Any) -> None:
         _lag_zero(broker, group, topic, ends, timeout=60)
         stats = connector.connector.stats()
     assert delivered_ids(emulator) == set(good.expected) | set(more.expected)
-    dead = broker.read_all(f"{topic}.tiktok.dlq", len(poison), timeout=10)
+    dead = broker.read_all(f"{topic}.{group}.dlq", len(poison), timeout=10)
     assert sorted(m.value() or b"" for m in dead) == sorted(p or b"" for p in poison)
     assert {headers_of(m)[HEADER_REASON] for m in dead} == {"decode_error"}
     assert stats.dead_lettered == {"decode_error": len(poison)}
@@ -161,7 +161,7 @@ def test_transient_failure_goes_through_a_retry_tier(broker: Any, emulator: Any)
         emulator.set_faults()
         _lag_zero(broker, group, topic, stream.ends, timeout=60)
         wait_for(lambda: delivered_ids(emulator) == set(stream.expected), 30, "the retried events")
-        tier1 = f"{topic}.tiktok.retry.1"
+        tier1 = f"{topic}.{group}.retry.1"
         retried = broker.read_all(tier1, 1, timeout=10)
         tier_end = {0: max(m.offset() for m in retried) + 1}
         _lag_zero(broker, group, tier1, tier_end, timeout=30)

@@ -39,7 +39,7 @@ def test_settings_need_no_tiktok_variables() -> None:
             "BATCH_SIZE": "not validated here",
         }
     )
-    assert settings.dlq_topic == "events.tiktok.dlq"
+    assert settings.dlq_topic == "events.tiktok-capi.dlq"
     assert settings.properties == {"security.protocol": "SASL_SSL"}
     with pytest.raises(ConfigError, match="KAFKA_BOOTSTRAP_SERVERS"):
         load_kafka_settings({})
@@ -101,7 +101,7 @@ def test_inspect_prints_headers_never_values(
     broker: BrokerHelper, kafka_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     source = broker.unique_topic("src", 2)
-    dlq = broker.create_topic(f"{source}.tiktok.dlq", 2)
+    dlq = broker.create_topic(f"{source}.tiktok-capi.dlq", 2)
     fill_dlq(broker, source, dlq, 5)
     kafka_env.setenv("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap)
     kafka_env.setenv("SOURCE_TOPIC", source)
@@ -130,7 +130,7 @@ def test_replay_is_acknowledged_committed_and_not_repeated(
     broker: BrokerHelper, kafka_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     source = broker.unique_topic("src", 2)
-    dlq = broker.create_topic(f"{source}.tiktok.dlq", 2)
+    dlq = broker.create_topic(f"{source}.tiktok-capi.dlq", 2)
     fill_dlq(broker, source, dlq, 6)
     group = broker.unique_group("replay")
     kafka_env.setenv("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap)
@@ -173,4 +173,4 @@ def test_replay_refuses_missing_topics_and_loops(
     kafka_env.setenv("SOURCE_TOPIC", source)
     assert main(["dlq", "replay", "--timeout", "5"]) == 1
     assert "does not exist" in capsys.readouterr().err
-    assert main(["dlq", "replay", "--to-topic", f"{source}.tiktok.dlq"]) == 2
+    assert main(["dlq", "replay", "--to-topic", f"{source}.tiktok-capi.dlq"]) == 2

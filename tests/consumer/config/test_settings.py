@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -32,13 +33,13 @@ def test_defaults() -> None:
     s = load_settings(REQUIRED)
     assert s.kafka.group_id == "tiktok-capi"
     assert s.kafka.source_topic == "cdp-events"
-    assert s.kafka.retry_topic == "cdp-events.tiktok.retry"
-    assert s.kafka.dlq_topic == "cdp-events.tiktok.dlq"
+    assert s.kafka.retry_topic == "cdp-events.tiktok-capi.retry"
+    assert s.kafka.dlq_topic == "cdp-events.tiktok-capi.dlq"
     assert s.kafka.retry_delays == (30.0, 300.0, 1800.0)
     assert RetryTiers.from_settings(s.kafka).topics == (
-        "cdp-events.tiktok.retry.1",
-        "cdp-events.tiktok.retry.2",
-        "cdp-events.tiktok.retry.3",
+        "cdp-events.tiktok-capi.retry.1",
+        "cdp-events.tiktok-capi.retry.2",
+        "cdp-events.tiktok-capi.retry.3",
     )
     assert s.tiktok.track_url == "https://business-api.tiktok.com/open_api/v1.3/event/track/"
     assert s.tiktok.batch_size == 1000
@@ -46,10 +47,29 @@ def test_defaults() -> None:
     assert s.process.health_port == 8080
 
 
-def test_topic_defaults_follow_source_topic() -> None:
+def test_topic_defaults_follow_source_topic_and_group() -> None:
     s = load_settings({**REQUIRED, "SOURCE_TOPIC": "events"})
-    assert s.kafka.retry_topic == "events.tiktok.retry"
-    assert s.kafka.dlq_topic == "events.tiktok.dlq"
+    assert s.kafka.retry_topic == "events.tiktok-capi.retry"
+    assert s.kafka.dlq_topic == "events.tiktok-capi.dlq"
+
+
+def test_two_groups_on_one_source_topic_share_no_retry_or_dead_letter_topic() -> None:
+    """A second deployment (another pixel, a staging copy) must not read the first's retries."""
+    eu = load_settings({**REQUIRED, "KAFKA_GROUP_ID": "shop-eu"}).kafka
+    us = load_settings({**REQUIRED, "KAFKA_GROUP_ID": "shop-us"}).kafka
+    assert (eu.retry_topic, eu.dlq_topic) == ("cdp-events.shop-eu.retry", "cdp-events.shop-eu.dlq")
+    assert not set(RetryTiers.from_settings(eu).all_topics) & set(
+        RetryTiers.from_settings(us).all_topics
+    )
+    kept = load_settings({**REQUIRED, "RETRY_TOPIC": "cdp-events.tiktok.retry"}).kafka
+    assert kept.retry_topic == "cdp-events.tiktok.retry"  # the old names, kept on purpose
+
+
+def test_a_group_id_that_cannot_name_a_topic_needs_explicit_topics() -> None:
+    with pytest.raises(ConfigError, match=re.escape("RETRY_TOPIC='cdp-events.shop eu.retry'")):
+        load_settings({**REQUIRED, "KAFKA_GROUP_ID": "shop eu"})
+    explicit = {"RETRY_TOPIC": "cdp.shop-eu.retry", "DLQ_TOPIC": "cdp.shop-eu.dlq"}
+    assert load_settings({**REQUIRED, "KAFKA_GROUP_ID": "shop eu", **explicit})
 
 
 @pytest.mark.parametrize("missing", sorted(REQUIRED))
@@ -178,7 +198,7 @@ def test_consent_required_without_categories_is_refused(env: dict[str, str], mes
 
 def test_kafka_settings_alone_need_no_tiktok_variables() -> None:
     kafka = load_kafka_settings({"KAFKA_BOOTSTRAP_SERVERS": "b:9092", "SOURCE_TOPIC": "t"})
-    assert (kafka.bootstrap_servers, kafka.dlq_topic) == ("b:9092", "t.tiktok.dlq")
+    assert (kafka.bootstrap_servers, kafka.dlq_topic) == ("b:9092", "t.tiktok-capi.dlq")
     with pytest.raises(ConfigError, match="KAFKA_BOOTSTRAP_SERVERS"):
         load_kafka_settings({})
 

@@ -15,6 +15,7 @@ from tiktok_capi.consumer.failures.tiers import (
     HEADER_ERROR_MESSAGE,
     HEADER_FAILED_AT,
     HEADER_FIRST_FAILURE,
+    HEADER_GROUP,
     HEADER_ORIGINAL_OFFSET,
     HEADER_ORIGINAL_PARTITION,
     HEADER_ORIGINAL_TOPIC,
@@ -65,8 +66,20 @@ def test_topics_and_delays() -> None:
 def test_from_settings_matches_settings_topics() -> None:
     settings = KafkaSettings(bootstrap_servers="b:9092", retry_delays=(1.0, 2.0))
     tiers = RetryTiers.from_settings(settings)
-    assert tiers.topics == ("cdp-events.tiktok.retry.1", "cdp-events.tiktok.retry.2")
-    assert tiers.dlq_topic == settings.dlq_topic == "cdp-events.tiktok.dlq"
+    assert tiers.topics == ("cdp-events.tiktok-capi.retry.1", "cdp-events.tiktok-capi.retry.2")
+    assert tiers.dlq_topic == settings.dlq_topic == "cdp-events.tiktok-capi.dlq"
+    assert tiers.group == "tiktok-capi"
+
+
+def test_every_retry_and_dead_letter_record_names_the_group_that_wrote_it() -> None:
+    tiers = RetryTiers("cdp.shop.retry", [30], "cdp.shop.dlq", group="shop")
+    retry = tiers.route(source(), TRANSIENT, T0)
+    dead = tiers.dead_letter(source(), "decode_error", FailureInfo.from_reason("x"), T0)
+    exhausted = tiers.route(
+        SourceRecord("cdp.shop.retry.1", 0, 1, None, None, [], 0), TRANSIENT, T0
+    )
+    for route in (retry, dead, exhausted):
+        assert dict(route.headers)[HEADER_GROUP] == b"shop"
 
 
 def test_source_record_goes_to_tier_1_with_exact_headers() -> None:
