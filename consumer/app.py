@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 from tiktok_capi.consumer.config.kafka import admin_config, consumer_config, producer_config
 from tiktok_capi.consumer.config.settings import Settings
@@ -29,8 +30,9 @@ from tiktok_capi.consumer.failures.ownership import check_retry_topics
 from tiktok_capi.consumer.failures.producer import FailureProducer
 from tiktok_capi.consumer.failures.tiers import RetryTiers
 from tiktok_capi.consumer.kafka.source import Source
-from tiktok_capi.consumer.kafka.topics import ensure_topics
+from tiktok_capi.consumer.kafka.topics import StartupCancelled, ensure_topics
 from tiktok_capi.consumer.loop.pipeline import Pipeline, PipelineConfig
+from tiktok_capi.consumer.status import ExitStatus
 from tiktok_capi.consumer.telemetry.health_state import HealthState
 from tiktok_capi.consumer.telemetry.stats import ConnectorStats, StatsRecorder
 
@@ -95,20 +97,12 @@ class Connector:
         self.prepare()
         transformer = self._transformer
         assert transformer is not None
-        if settings.kafka.create_topics:
-            admin_conf = {
-                **admin_config(settings.kafka),
-                "logger": logging.getLogger("librdkafka.admin"),
-            }
-            created = ensure_topics(admin_conf, settings.kafka.source_topic, tiers.all_topics)
-            if created:
-                log.info("created topics: %s", ", ".join(created))
         conf = consumer_config(settings.kafka)
-        check_conf = {k: v for k, v in conf.items() if k != "statistics.interval.ms"}
-        check_conf["logger"] = logging.getLogger("librdkafka.consumer")
-        check_retry_topics(
-            check_conf, tiers.topics, settings.kafka.group_id, stopping=lambda: self._stopped
-        )
+        try:
+            self._set_up_topics(tiers, conf)
+        except StartupCancelled:
+            log.info("stopped during start-up")
+            return ExitStatus.OK
         self.health.set_broker_reachable(True)
         owns_sender = self._sender is None
         sender = self._sender if self._sender is not None else _http_sender(settings)
@@ -154,6 +148,27 @@ class Connector:
         finally:
             if owns_sender:
                 sender.close()
+
+    def _set_up_topics(self, tiers: RetryTiers, conf: dict[str, Any]) -> None:
+        """Create missing tiers, then check no other group writes to them (stop-aware)."""
+        settings = self.settings
+
+        def stopping() -> bool:
+            return self._stopped
+
+        if settings.kafka.create_topics:
+            admin_conf = {
+                **admin_config(settings.kafka),
+                "logger": logging.getLogger("librdkafka.admin"),
+            }
+            created = ensure_topics(
+                admin_conf, settings.kafka.source_topic, tiers.all_topics, stopping=stopping
+            )
+            if created:
+                log.info("created topics: %s", ", ".join(created))
+        check_conf = {k: v for k, v in conf.items() if k != "statistics.interval.ms"}
+        check_conf["logger"] = logging.getLogger("librdkafka.consumer")
+        check_retry_topics(check_conf, tiers.topics, settings.kafka.group_id, stopping=stopping)
 
     def stop(self) -> None:
         """Ask for a graceful shutdown; returns at once (thread- and signal-safe)."""

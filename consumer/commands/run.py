@@ -59,20 +59,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def serve(settings: Any) -> int:
-    """Run a connector for ``settings`` with logs, telemetry, health port and signals."""
+    """Run a connector for ``settings`` with logs, telemetry, health port and signals.
+
+    SIGTERM and SIGINT are handled from the first moment on: during start-up (an unreachable
+    broker, topics being created) they end it at once with status 0.
+    """
     import logging
     import signal
 
-    from confluent_kafka import KafkaException
-
     from tiktok_capi.consumer.app import Connector
-    from tiktok_capi.consumer.failures.ownership import ForeignRecordsError
-    from tiktok_capi.consumer.kafka.topics import TopicSetupError
     from tiktok_capi.consumer.telemetry import logs
-    from tiktok_capi.consumer.telemetry import setup as telemetry
-    from tiktok_capi.consumer.telemetry.health import HealthServer
     from tiktok_capi.consumer.telemetry.health_state import HealthState
-    from tiktok_capi.mapping import EventMapError, compiled
 
     logs.configure(settings.process.log_level, settings.process.log_format)
     logs.register_secret(settings.tiktok.access_token.get_secret_value())
@@ -84,17 +81,41 @@ def serve(settings: Any) -> int:
             logs.register_secret(value)
     log = logging.getLogger(__name__)
     connector = Connector(settings, health=HealthState())
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("received %s: shutting down", signal.Signals(signum).name)
+        connector.stop()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return _serve(settings, connector)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _serve(settings: Any, connector: Any) -> int:
+    import logging
+
+    from confluent_kafka import KafkaException
+
+    from tiktok_capi.consumer.failures.ownership import ForeignRecordsError
+    from tiktok_capi.consumer.kafka.topics import TopicSetupError
+    from tiktok_capi.consumer.telemetry import setup as telemetry
+    from tiktok_capi.consumer.telemetry.health import HealthServer
+    from tiktok_capi.mapping import EventMapError, compiled
+
+    log = logging.getLogger(__name__)
     try:
         connector.prepare()  # configuration errors before the health port opens
     except EventMapError as exc:
         print(f"tiktok-capi run: configuration error: EVENT_MAP_FILE: {exc}", file=sys.stderr)
         return ExitStatus.USAGE
-    health = connector.health
     handle = telemetry.setup(settings.process)
     server = HealthServer(
         settings.process.health_host,
         settings.process.health_port,
-        health,
+        connector.health,
         settings.process.liveness_timeout_s,
         settings.process.metrics_enabled,
     )
@@ -107,14 +128,9 @@ def serve(settings: Any) -> int:
         return ExitStatus.FAILED
     log.info("health and metrics on %s:%d", settings.process.health_host, port)
     log.info("mapping: %s", "compiled with mypyc" if compiled() else "pure Python")
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        log.info("received %s: shutting down", signal.Signals(signum).name)
-        connector.stop()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        return connector.run()
+        status: int = connector.run()
+        return status
     except TopicSetupError as exc:
         log.error("cannot start: %s", exc)
         return ExitStatus.FAILED
@@ -125,7 +141,5 @@ def serve(settings: Any) -> int:
         log.error("cannot start: Kafka client configuration rejected: %s", exc.args[0])
         return ExitStatus.USAGE
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         server.stop()
         handle.shutdown()

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from tiktok_capi.consumer.failures.tiers import HEADER_GROUP
+from tiktok_capi.consumer.kafka.topics import read_metadata
 
 __all__ = ["ForeignRecordsError", "check_retry_topics"]
 
@@ -58,29 +59,39 @@ def check_retry_topics(
         group: this connector's consumer group.
         window: records read before and from the committed offset, per partition.
         timeout: seconds for the whole check; what was not read by then is not checked.
-        stopping: polled while reading; the check ends early (passing) when it turns true.
+        stopping: polled while waiting and reading; true ends the check.
         consumer_factory: builds the consumer (a seam for tests).
+
+    A cluster that does not answer is not this check's to report (the consumer will say so,
+    and readiness stays false): it logs a warning and returns.
 
     Raises:
         ForeignRecordsError: names the topic, partition, offset and the other group.
+        tiktok_capi.consumer.kafka.topics.StartupCancelled: ``stopping()`` turned true while
+            waiting for the cluster.
     """
-    from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
+    from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
 
     deadline = time.monotonic() + timeout
     consumer = consumer_factory(
         {**conf, "group.id": group, "enable.partition.eof": True, "enable.auto.commit": False}
     )
     try:
-        metadata = consumer.list_topics(timeout=timeout)
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in topics
-            if (found := metadata.topics.get(topic)) is not None and found.error is None
-            for p in sorted(found.partitions)
-        ]
-        if not partitions:
+        try:
+            metadata = read_metadata(consumer, timeout, stopping=stopping)
+            partitions = [
+                TopicPartition(topic, p)
+                for topic in topics
+                if (found := metadata.topics.get(topic)) is not None and found.error is None
+                for p in sorted(found.partitions)
+            ]
+            if not partitions:
+                return
+            left = max(0.1, deadline - time.monotonic())
+            committed = consumer.committed(partitions, timeout=left)
+        except KafkaException as exc:
+            log.warning("retry topics not checked for other groups' records: %s", exc.args[0])
             return
-        committed = consumer.committed(partitions, timeout=max(0.1, deadline - time.monotonic()))
         starts = []
         stop_at: dict[tuple[str, int], int] = {}
         for tp in committed:

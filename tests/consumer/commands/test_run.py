@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -152,3 +155,100 @@ def test_every_problem_is_reported_at_once() -> None:
         assert sum(variable in line for line in lines) == 1, (variable, lines)
     assert all(line.startswith("tiktok-capi run: configuration error: ") for line in lines)
     assert "super-secret-token-value" not in result.stderr
+
+
+class _Running:
+    """`tiktok-capi run` in the background, its stderr lines collected as they come."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "TIKTOK_"))}
+        clean.update(env)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tiktok_capi.consumer", "run"],
+            env=clean,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line)
+
+    def wait_for_line(self, text: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [line for line in self.lines if text in line]
+            if found:
+                return found[0]
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"no line with {text!r} in {timeout}s: {''.join(self.lines)[-2000:]}")
+
+    def finish(self, timeout: float) -> int:
+        try:
+            return self.process.wait(timeout)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+            self._reader.join(5)
+            if self.process.stderr is not None:
+                self.process.stderr.close()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_signal_during_start_up_acts_at_once(signum: int) -> None:
+    """With an unreachable broker, start-up waits 30 s for it; a signal ends the wait at once
+    (Kubernetes' grace is 30 s), and the warning on the way names the address and the cause."""
+    from tiktok_capi.consumer.demo.broker import free_port
+
+    port = free_port()
+    running = _Running(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}",
+            "TIKTOK_ACCESS_TOKEN": "tok",
+            "TIKTOK_PIXEL_CODE": "P",
+            "HEALTH_PORT": "0",
+            "HEALTH_HOST": "127.0.0.1",
+            "LOG_FORMAT": "json",
+        }
+    )
+    warning = running.wait_for_line("cannot reach the Kafka cluster yet", timeout=25)
+    assert f"127.0.0.1:{port}: connection refused: nothing listens on that port" in warning
+    running.process.send_signal(signum)
+    # Well inside Kubernetes' default 30 s grace: before the fix it came after the 30 s wait.
+    assert running.finish(timeout=15) == 0
+    assert any("stopped during start-up" in line for line in running.lines)
+    assert not any("Traceback" in line for line in running.lines)
+
+
+@pytest.mark.integration
+def test_retry_topics_written_by_another_group_stop_start_up_with_status_2(broker: Any) -> None:
+    from tiktok_capi.consumer.failures.tiers import HEADER_GROUP
+
+    source = broker.unique_topic("shared-src")
+    broker.create_topic(f"{source}.shared.retry.1")
+    broker.produce(f"{source}.shared.retry.1", [b"v"], headers=[(HEADER_GROUP, b"shop-us")])
+    result = _run(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+            "KAFKA_GROUP_ID": "shop-eu",
+            "SOURCE_TOPIC": source,
+            "RETRY_TOPIC": f"{source}.shared.retry",
+            "RETRY_DELAYS": "1s",
+            "TIKTOK_ACCESS_TOKEN": "tok",
+            "TIKTOK_PIXEL_CODE": "P",
+            "HEALTH_PORT": "0",
+            "HEALTH_HOST": "127.0.0.1",
+            "LOG_FORMAT": "json",
+        }
+    )
+    assert result.returncode == 2
+    assert "written by consumer group 'shop-us'" in result.stderr
