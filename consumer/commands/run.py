@@ -71,7 +71,10 @@ def serve(settings: Any) -> int:
     from tiktok_capi.consumer.telemetry import logs
     from tiktok_capi.consumer.telemetry.health_state import HealthState
 
-    logs.configure(settings.process.log_level, settings.process.log_format)
+    process = settings.process
+    logs.configure(
+        process.log_level, process.log_format, repeat_interval_s=process.log_repeat_interval_s
+    )
     logs.register_secret(settings.tiktok.access_token.get_secret_value())
     if settings.kafka.schema_registry_auth is not None:
         logs.register_secret(settings.kafka.schema_registry_auth.get_secret_value())
@@ -92,6 +95,7 @@ def serve(settings: Any) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        logs.flush_repeats()
 
 
 def _serve(settings: Any, connector: Any) -> int:

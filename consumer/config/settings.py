@@ -364,6 +364,13 @@ class ProcessSettings:
         "`json` (one object per line), `text`, or `auto` (text on a terminal, else JSON).",
         "auto",
     )
+    log_repeat_interval_s: float = option(
+        "LOG_REPEAT_INTERVAL",
+        positive_duration,
+        "Like warnings and errors of the Kafka clients (a broker down: one per reconnect "
+        "attempt) are logged once, then once per this interval with how many were held back.",
+        "30s",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

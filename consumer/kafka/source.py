@@ -34,6 +34,17 @@ log = logging.getLogger(__name__)
 
 PartitionKey = tuple[str, int]
 
+# Connection-level errors librdkafka has already logged (through the `logger`) when it hands
+# them to error_cb: logging them again would print every failure twice.
+_LOGGED_BY_CLIENT = frozenset(
+    {
+        KafkaError._TRANSPORT,
+        KafkaError._RESOLVE,
+        KafkaError._SSL,
+        KafkaError._AUTHENTICATION,
+    }
+)
+
 
 class RebalanceListener(Protocol):
     """What the poll loop does when partitions come and go (called inside ``consume``)."""
@@ -77,6 +88,7 @@ class Source:
         conf["error_cb"] = self._on_error
         conf.setdefault("logger", logging.getLogger("librdkafka.consumer"))  # not raw stderr
         self.fatal_error: str | None = None
+        self._brokers_down = False
         self.assigned: set[PartitionKey] = set()
         self._paused: set[PartitionKey] = set()  # what librdkafka has paused
         self._global: set[str] = set()  # reasons pausing every partition
@@ -207,6 +219,9 @@ class Source:
             return
         if any(b.get("state") == "UP" for b in stats.get("brokers", {}).values()):
             self._health.set_broker_reachable(True)
+            if self._brokers_down:
+                self._brokers_down = False
+                log.warning("Kafka brokers reachable again")
         for topic, tstats in stats.get("topics", {}).items():
             for pid, pstats in tstats.get("partitions", {}).items():
                 partition = int(pid)
@@ -220,10 +235,14 @@ class Source:
         code = error.code()
         if code == KafkaError._ALL_BROKERS_DOWN:
             self._health.set_broker_reachable(False)
-            log.error("all Kafka brokers are down: %s", error.str())
+            if not self._brokers_down:  # once per outage; librdkafka logs each attempt
+                self._brokers_down = True
+                log.error("all Kafka brokers are down: %s", error.str())
         elif error.fatal():
             self.fatal_error = error.str()
             log.error("fatal Kafka consumer error: %s", error.str())
+        elif code in _LOGGED_BY_CLIENT:
+            log.debug("Kafka consumer error: %s", error.str())
         else:
             log.warning("Kafka consumer error: %s", error.str())
 

@@ -12,6 +12,12 @@ context as ``extra=``: ``log.warning("dead-lettered", extra={"topic": t, "partit
 The code must never log the access token or un-hashed PII. As a safety net, every rendered line
 passes through :func:`redact`: registered secrets (:func:`register_secret`, e.g. the access
 token), e-mail addresses and phone-number-looking strings are masked before they are written.
+
+A broker that is down makes the Kafka clients report every reconnect attempt (librdkafka: about
+one line each 50 ms per client). :class:`RepeatFilter` keeps the first warning or error of each
+kind from the Kafka side (``librdkafka.*`` and ``tiktok_capi.consumer.kafka.*`` loggers), holds
+back the like ones that follow, and lets one through per ``LOG_REPEAT_INTERVAL`` saying how many
+it held back (``repeated`` field); :func:`flush_repeats` reports what is still held at exit.
 """
 
 from __future__ import annotations
@@ -20,6 +26,10 @@ import logging
 import re
 import sys
 import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any, Final
 
@@ -27,8 +37,10 @@ import orjson
 
 __all__ = [
     "JsonFormatter",
+    "RepeatFilter",
     "TextFormatter",
     "configure",
+    "flush_repeats",
     "redact",
     "register_secret",
 ]
@@ -139,6 +151,97 @@ class TextFormatter(logging.Formatter):
         return redact(line)
 
 
+# Loggers whose repeated warnings and errors are held back: the Kafka clients and our Kafka side.
+_REPEATING: Final = ("librdkafka", "tiktok_capi.consumer.kafka")
+_DIGITS: Final = re.compile(r"\d+")
+_MAX_KINDS: Final = 512
+
+
+@dataclass
+class _Run:
+    started: float
+    message: str
+    held: int = 0
+
+
+class RepeatFilter(logging.Filter):
+    """Lets the first of a run of like warnings/errors through, then one per interval with a count.
+
+    Two records are alike when they come from the same logger at the same level and their
+    messages differ only in numbers (offsets, durations, ports, timestamps). Records below
+    WARNING and from other loggers always pass.
+
+    Args:
+        interval_s: how long like records are held back after one was let through.
+        names: logger-name prefixes the filter applies to.
+        clock: monotonic seconds.
+    """
+
+    def __init__(
+        self,
+        interval_s: float,
+        *,
+        names: tuple[str, ...] = _REPEATING,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.interval_s = interval_s
+        self._names = names
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._runs: OrderedDict[tuple[str, int, str], _Run] = OrderedDict()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or not record.name.startswith(self._names):
+            return True
+        message = record.getMessage()
+        key = (record.name, record.levelno, _DIGITS.sub("#", message))
+        now = self._clock()
+        with self._lock:
+            run = self._runs.get(key)
+            if run is None:
+                self._runs[key] = _Run(now, message)
+                if len(self._runs) > _MAX_KINDS:
+                    self._runs.popitem(last=False)
+                return True
+            if now - run.started < self.interval_s:
+                run.held += 1
+                return False
+            held, since = run.held, now - run.started
+            self._runs[key] = _Run(now, message)
+            self._runs.move_to_end(key)
+        if held:
+            record.msg = f"{message} (and {held} more like it in the last {since:.0f}s)"
+            record.args = None
+            record.repeated = held
+        return True
+
+    def flush(self) -> None:
+        """Log one line for each kind of record still held back (at exit)."""
+        with self._lock:
+            held = [(key, run) for key, run in self._runs.items() if run.held]
+            self._runs.clear()
+        now = self._clock()
+        for (name, level, _), run in held:
+            logging.getLogger(name).log(
+                level,
+                "%s (and %d more like it in the last %.0fs)",
+                run.message,
+                run.held,
+                now - run.started,
+                extra={"repeated": run.held},
+            )
+
+
+_repeat_filter: RepeatFilter | None = None
+
+
+def flush_repeats() -> None:
+    """Report what :func:`configure`'s :class:`RepeatFilter` still holds back (call at exit)."""
+    if _repeat_filter is not None:
+        _repeat_filter.flush()
+
+
 def _formatter(fmt: str, stream: IO[str]) -> logging.Formatter:
     if fmt == "auto":
         isatty = getattr(stream, "isatty", None)
@@ -150,7 +253,13 @@ def _formatter(fmt: str, stream: IO[str]) -> logging.Formatter:
     raise ValueError(f"unknown log format {fmt!r} (use auto, json or text)")
 
 
-def configure(level: str, fmt: str, *, stream: IO[str] | None = None) -> None:
+def configure(
+    level: str,
+    fmt: str,
+    *,
+    stream: IO[str] | None = None,
+    repeat_interval_s: float = 30.0,
+) -> None:
     """Configure the root logger once for the whole process; calling again reconfigures.
 
     Args:
@@ -158,6 +267,8 @@ def configure(level: str, fmt: str, *, stream: IO[str] | None = None) -> None:
         fmt: ``json``, ``text`` or ``auto`` (text when ``stream`` is a terminal, else JSON).
         stream: where lines go; stderr by default (looked up at each call, so tests that
             capture stderr see the lines).
+        repeat_interval_s: ``LOG_REPEAT_INTERVAL``: like Kafka client warnings and errors are
+            logged once per this interval (:class:`RepeatFilter`).
 
     Raises:
         ValueError: unknown level or format.
@@ -169,6 +280,9 @@ def configure(level: str, fmt: str, *, stream: IO[str] | None = None) -> None:
     handler = logging.StreamHandler(target)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(_formatter(fmt.strip().lower(), target))
+    global _repeat_filter
+    _repeat_filter = RepeatFilter(repeat_interval_s)
+    handler.addFilter(_repeat_filter)
     root = logging.getLogger()
     for old in list(root.handlers):
         if old.get_name() == _HANDLER_NAME:

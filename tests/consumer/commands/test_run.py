@@ -252,3 +252,46 @@ def test_retry_topics_written_by_another_group_stop_start_up_with_status_2(broke
     )
     assert result.returncode == 2
     assert "written by consumer group 'shop-us'" in result.stderr
+
+
+def test_a_dead_broker_does_not_flood_the_log() -> None:
+    """librdkafka reports each reconnect attempt (~20 a second per client) and our source logged
+    each error again: like lines now come once per LOG_REPEAT_INTERVAL, with a count."""
+    import json
+
+    from tiktok_capi.consumer.demo.broker import free_port
+
+    running = _Running(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+            "CREATE_TOPICS": "false",
+            "LOG_REPEAT_INTERVAL": "1s",
+            "TIKTOK_ACCESS_TOKEN": "tok",
+            "TIKTOK_PIXEL_CODE": "P",
+            "HEALTH_PORT": "0",
+            "HEALTH_HOST": "127.0.0.1",
+            "LOG_FORMAT": "json",
+        }
+    )
+    running.wait_for_line("consuming", timeout=30)  # the poll loop runs, broker still down
+    started = len(running.lines)
+    running.wait_for_line("more like it", timeout=30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # two summaries of the poll loop's own period
+        if sum("more like it" in line for line in running.lines[started:]) >= 2:
+            break
+        time.sleep(0.05)
+    running.process.send_signal(signal.SIGTERM)
+    assert running.finish(timeout=30) == 0
+    entries = [json.loads(line) for line in running.lines if line.startswith("{")]
+    client = [e for e in entries if str(e["logger"]).startswith("librdkafka")]
+    held = sum(int(e.get("repeated", 0)) for e in client)
+    assert held > len(client), "most reconnect reports are held back"
+    by_second: dict[str, int] = {}
+    for entry in client:
+        second = f"{entry['logger']}@{str(entry['ts'])[:19]}"
+        by_second[second] = by_second.get(second, 0) + 1
+    assert max(by_second.values()) <= 3, by_second  # before: ~20 a second per client
+    # Connection failures are logged once, by librdkafka, not again by our source.
+    source = [e for e in entries if e["logger"] == "tiktok_capi.consumer.kafka.source"]
+    assert not [e for e in source if "Connection refused" in str(e["message"])]

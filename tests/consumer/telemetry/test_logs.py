@@ -190,3 +190,95 @@ def test_bad_level_or_format_is_an_error(level: str, fmt: str) -> None:
 def test_noisy_http_loggers_are_quiet(captured: io.StringIO) -> None:
     logging.getLogger("httpx").info("HTTP Request: POST ...")
     assert captured.getvalue() == ""
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _filtered(interval: float = 30.0) -> tuple[logs.RepeatFilter, FakeClock, io.StringIO]:
+    clock = FakeClock()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.JsonFormatter())
+    repeat = logs.RepeatFilter(interval, clock=clock)
+    handler.addFilter(repeat)
+    logger = logging.getLogger("librdkafka.consumer")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    return repeat, clock, stream
+
+
+@pytest.fixture
+def kafka_logger() -> Iterator[None]:
+    logger = logging.getLogger("librdkafka.consumer")
+    yield
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    logger.propagate = True
+    logger.setLevel(logging.NOTSET)
+
+
+def _fail(ms: int) -> None:
+    logging.getLogger("librdkafka.consumer").error(
+        "%s [%s] %s",
+        "FAIL",
+        "rdkafka#consumer-1",
+        f"127.0.0.1:1/bootstrap: Connect to ipv4#127.0.0.1:1 failed: Connection refused "
+        f"(after {ms}ms in state CONNECT)",
+    )
+
+
+@pytest.mark.usefixtures("kafka_logger")
+def test_repeated_client_errors_are_logged_once_then_summarised() -> None:
+    """A dead broker: one line each 50 ms per client became ~40 lines/s."""
+    _, clock, stream = _filtered(30.0)
+    for n in range(200):  # 10 s of reconnect attempts
+        _fail(n % 3)
+        clock.now += 0.05
+    assert len(lines(stream)) == 1
+    clock.now += 25.0
+    _fail(0)
+    [first, summary] = lines(stream)
+    assert "Connection refused" in str(first["message"]) and "repeated" not in first
+    assert summary["repeated"] == 199
+    assert str(summary["message"]).endswith("(and 199 more like it in the last 35s)")
+    _fail(1)  # a new window: held back again
+    assert len(lines(stream)) == 2
+
+
+@pytest.mark.usefixtures("kafka_logger")
+def test_other_kinds_levels_and_loggers_pass() -> None:
+    repeat, _, stream = _filtered(30.0)
+    logger = logging.getLogger("librdkafka.consumer")
+    _fail(0)
+    logger.error("%s", "GroupCoordinator: Disconnected")  # another kind
+    logger.info("%s", "Connection refused")  # below WARNING: always
+    logger.info("%s", "Connection refused")
+    assert len(lines(stream)) == 4
+    record = logging.LogRecord("tiktok_capi.consumer.loop", logging.ERROR, "", 0, "x", None, None)
+    assert repeat.filter(record) and repeat.filter(record)
+
+
+@pytest.mark.usefixtures("kafka_logger")
+def test_what_is_held_back_is_reported_at_exit() -> None:
+    repeat, clock, stream = _filtered(30.0)
+    for _ in range(5):
+        _fail(0)
+        clock.now += 1
+    repeat.flush()
+    [_, summary] = lines(stream)
+    assert summary["repeated"] == 4 and "Connection refused" in str(summary["message"])
+    repeat.flush()
+    assert len(lines(stream)) == 2  # nothing more held
+
+
+def test_configure_installs_the_repeat_filter(captured: io.StringIO) -> None:
+    for _ in range(20):
+        logging.getLogger("librdkafka.producer").warning("%s", "Disconnected (after 1ms)")
+    assert len(lines(captured)) == 1
