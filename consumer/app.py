@@ -17,28 +17,41 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import Any, Final, get_args
 
 from tiktok_capi.consumer.config.kafka import admin_config, consumer_config, producer_config
 from tiktok_capi.consumer.config.settings import Settings
-from tiktok_capi.consumer.decode.codec import make_decoder
+from tiktok_capi.consumer.decode.codec import DecodeReason, make_decoder
 from tiktok_capi.consumer.decode.pool import Decoding, make_decoding
 from tiktok_capi.consumer.decode.transform import Transformer, mapping_settings
-from tiktok_capi.consumer.delivery.base import Sender
+from tiktok_capi.consumer.delivery.base import ErrorClass, Sender
 from tiktok_capi.consumer.failures.limit import DlqLimiter
 from tiktok_capi.consumer.failures.ownership import check_retry_topics
 from tiktok_capi.consumer.failures.producer import FailureProducer
-from tiktok_capi.consumer.failures.tiers import RetryTiers
+from tiktok_capi.consumer.failures.router import REASON_TOO_LARGE
+from tiktok_capi.consumer.failures.tiers import REASON_RETRIES_EXHAUSTED, RetryTiers
 from tiktok_capi.consumer.kafka.source import Source
 from tiktok_capi.consumer.kafka.topics import StartupCancelled, ensure_topics
 from tiktok_capi.consumer.loop.pipeline import Pipeline, PipelineConfig
 from tiktok_capi.consumer.status import ExitStatus
 from tiktok_capi.consumer.telemetry.health_state import HealthState
+from tiktok_capi.consumer.telemetry.prime import KnownValues, prime_metrics
+from tiktok_capi.consumer.telemetry.progress import ProgressReporter, log_totals
 from tiktok_capi.consumer.telemetry.stats import ConnectorStats, StatsRecorder
+from tiktok_capi.mapping import SKIP_REASONS
 
 __all__ = ["Connector", "ConnectorStats"]
 
 log = logging.getLogger(__name__)
+
+# Why records are dead-lettered (the `reason` attribute), for the zero series at start-up.
+_DEAD_LETTER_REASONS: Final = (
+    "decode_error",
+    "invalid_event",
+    "mapping_error",
+    REASON_RETRIES_EXHAUSTED,
+    REASON_TOO_LARGE,
+)
 
 
 class Connector:
@@ -66,6 +79,7 @@ class Connector:
         self._lock = threading.RLock()  # stop() may run in a signal handler
         self._pipeline: Pipeline | None = None
         self._transformer: Transformer | None = None
+        self._event_names: frozenset[str] = frozenset()
         self._stopped = False
 
     def prepare(self) -> None:
@@ -79,9 +93,25 @@ class Connector:
         """
         if self._transformer is None:
             settings = self.settings
-            self._transformer = Transformer(
-                make_decoder(settings.kafka), mapping_settings(settings.mapping)
+            mapping = mapping_settings(settings.mapping)
+            self._event_names = frozenset(rule.event for rule in mapping.event_map.values())
+            self._transformer = Transformer(make_decoder(settings.kafka), mapping)
+
+    def prime_metrics(self) -> None:
+        """Put every metric on `/metrics` at zero (after telemetry is set up; idempotent)."""
+        self.prepare()
+        tiers = RetryTiers.from_settings(self.settings.kafka)
+        prime_metrics(
+            KnownValues(
+                source_topic=self.settings.kafka.source_topic,
+                tier_topics=tiers.topics,
+                event_names=self._event_names,
+                skip_reasons=SKIP_REASONS,
+                decode_reasons=get_args(DecodeReason),
+                dead_letter_reasons=_DEAD_LETTER_REASONS,
+                error_classes=get_args(ErrorClass),
             )
+        )
 
     def run(self) -> int:
         """Run until :meth:`stop`; returns the exit status (0 after a clean shutdown).
@@ -94,7 +124,7 @@ class Connector:
         """
         settings = self.settings
         tiers = RetryTiers.from_settings(settings.kafka)
-        self.prepare()
+        self.prime_metrics()
         transformer = self._transformer
         assert transformer is not None
         conf = consumer_config(settings.kafka)
@@ -116,7 +146,9 @@ class Connector:
             decoding = make_decoding(settings, transformer)
             pipeline = Pipeline(
                 PipelineConfig.from_settings(settings),
-                source_factory=lambda listener: Source(conf, topics, listener, self.health),
+                source_factory=lambda listener: Source(
+                    conf, topics, listener, self.health, on_lag=self._stats.set_lag
+                ),
                 decoding=decoding,
                 sender=sender,
                 tiers=tiers,
@@ -143,9 +175,15 @@ class Connector:
             settings.kafka.group_id,
             settings.tiktok.pixel_code,
         )
+        reporter = ProgressReporter(
+            self._stats.snapshot, settings.process.progress_interval_s, settings.kafka.source_topic
+        )
+        reporter.start()
         try:
             return pipeline.run()
         finally:
+            reporter.stop()
+            log_totals(self._stats.snapshot())
             if owns_sender:
                 sender.close()
 

@@ -116,6 +116,7 @@ def _serve(settings: Any, connector: Any) -> int:
         print(f"tiktok-capi run: configuration error: EVENT_MAP_FILE: {exc}", file=sys.stderr)
         return ExitStatus.USAGE
     handle = telemetry.setup(settings.process)
+    connector.prime_metrics()  # every metric at zero before the first scrape
     server = HealthServer(
         settings.process.health_host,
         settings.process.health_port,

@@ -371,6 +371,14 @@ class ProcessSettings:
         "attempt) are logged once, then once per this interval with how many were held back.",
         "30s",
     )
+    progress_interval_s: float = option(
+        "PROGRESS_INTERVAL",
+        positive_duration,
+        "How often a progress line is logged at info level: records consumed, delivered, "
+        "skipped, retried and dead-lettered since the last line, lag and in flight (totals "
+        "at exit).",
+        "60s",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

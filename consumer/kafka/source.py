@@ -26,9 +26,9 @@ import orjson
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from tiktok_capi.consumer.telemetry.health_state import HealthState
-from tiktok_capi.consumer.telemetry.metrics import CONSUMER_LAG
+from tiktok_capi.consumer.telemetry.metrics import CONSUMER_LAG, PARTITIONS_ASSIGNED, REBALANCES
 
-__all__ = ["PartitionKey", "RebalanceListener", "Source"]
+__all__ = ["LagListener", "PartitionKey", "RebalanceListener", "Source"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,10 @@ class RebalanceListener(Protocol):
         """
 
 
+LagListener = Callable[[str, int, "int | None"], None]
+"""Receives ``(topic, partition, lag)``; ``None`` when the partition left this member."""
+
+
 class Source:
     """The consumer of the source topic and the retry tiers.
 
@@ -69,6 +73,15 @@ class Source:
         topics: topics to subscribe to.
         listener: receives assignment changes.
         health: receives broker reachability and assignment facts.
+        clock: monotonic seconds (timed pauses).
+        on_lag: receives each assigned partition's lag at every statistics callback.
+
+    Lag is computed here, not taken from librdkafka's ``consumer_lag``: that one is -1 until
+    the group committed (a new group shows no lag at all), and for partitions it does not fetch
+    (paused retry tiers) it may come from ListOffsets answers (wrong on some Kafka-protocol
+    brokers). The high watermark is the highest seen in the statistics (fetch responses carry
+    it), never lowered within an assignment; the base is the committed offset, or the
+    consumer's position before the first commit.
     """
 
     def __init__(
@@ -78,8 +91,11 @@ class Source:
         listener: RebalanceListener,
         health: HealthState,
         clock: Callable[[], float] = time.monotonic,
+        on_lag: LagListener | None = None,
     ) -> None:
         self._listener = listener
+        self._on_lag = on_lag
+        self._high: dict[PartitionKey, int] = {}  # highest watermark seen, per partition
         self._health = health
         self._clock = clock
         self._topics = list(topics)
@@ -114,6 +130,8 @@ class Source:
         self._health.set_broker_reachable(True)
         if keys:
             log.info("partitions assigned: %s", _describe(keys))
+            REBALANCES.add(1, {"kind": "assigned"})
+            self._count_assigned(keys)
         self._listener.on_assigned(keys)
 
     def _on_revoke(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
@@ -139,7 +157,20 @@ class Source:
                 self._paused.discard(key)
                 self._timed.pop(key, None)
                 self._fresh.discard(key)
+                self._high.pop(key, None)
+                # This member's view: the partition's lag is now its new owner's to report.
+                CONSUMER_LAG.set(0, {"topic": key[0], "partition": key[1]})
+                if self._on_lag is not None:
+                    self._on_lag(key[0], key[1], None)
             self._health.set_assignment(assigned=bool(self.assigned), waiting=not self.assigned)
+            if keys:
+                REBALANCES.add(1, {"kind": "lost" if lost else "revoked"})
+                self._count_assigned(keys)
+
+    def _count_assigned(self, changed: Sequence[PartitionKey]) -> None:
+        for topic in {t for t, _ in changed}:
+            count = sum(1 for t, _ in self.assigned if t == topic)
+            PARTITIONS_ASSIGNED.set(count, {"topic": topic})
 
     # ----------------------------------------------------------------------------- consuming
     def consume(self, num_messages: int, timeout: float) -> list[Message]:
@@ -224,12 +255,30 @@ class Source:
                 log.warning("Kafka brokers reachable again")
         for topic, tstats in stats.get("topics", {}).items():
             for pid, pstats in tstats.get("partitions", {}).items():
-                partition = int(pid)
-                lag = pstats.get("consumer_lag", -1)
-                if partition < 0 or lag is None or lag < 0:
+                key = (topic, int(pid))
+                if key[1] < 0 or key not in self.assigned:
                     continue
-                if (topic, partition) in self.assigned:
-                    CONSUMER_LAG.set(lag, {"topic": topic, "partition": partition})
+                lag = self._lag(key, pstats)
+                if lag is None:
+                    continue
+                CONSUMER_LAG.set(lag, {"topic": topic, "partition": key[1]})
+                if self._on_lag is not None:
+                    self._on_lag(topic, key[1], lag)
+
+    def _lag(self, key: PartitionKey, pstats: dict[str, Any]) -> int | None:
+        """Committed offset (or position) to the highest watermark seen; ``None`` if unknown."""
+        stable, high = _offset(pstats, "ls_offset"), _offset(pstats, "hi_offset")
+        seen = max(self._high.get(key, -1), stable if stable >= 0 else high)
+        if seen < 0:
+            return None
+        self._high[key] = seen
+        # Before the first commit: the position (app_offset, reset by a seek; then the next
+        # offset to fetch), else the start of the log.
+        for name in ("committed_offset", "app_offset", "next_offset", "lo_offset"):
+            base = _offset(pstats, name)
+            if base >= 0:
+                return max(0, seen - base)
+        return None
 
     def _on_error(self, error: KafkaError) -> None:
         code = error.code()
@@ -245,6 +294,11 @@ class Source:
             log.debug("Kafka consumer error: %s", error.str())
         else:
             log.warning("Kafka consumer error: %s", error.str())
+
+
+def _offset(pstats: dict[str, Any], name: str) -> int:
+    value = pstats.get(name, -1)
+    return value if isinstance(value, int) else -1
 
 
 def _tps(keys: Iterable[PartitionKey]) -> list[TopicPartition]:

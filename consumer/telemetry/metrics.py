@@ -30,6 +30,8 @@ __all__ = [
     "IN_FLIGHT_EVENTS",
     "IN_FLIGHT_REQUESTS",
     "METER_NAME",
+    "PARTITIONS_ASSIGNED",
+    "REBALANCES",
     "RECORDS_CONSUMED",
     "REQUESTS",
     "REQUEST_DURATION",
@@ -56,8 +58,21 @@ DECODE_FAILURES: Final = _meter.create_counter(
 CONSUMER_LAG: Final = _meter.create_gauge(
     "tiktok_capi.consumer.lag",
     unit="{record}",
-    description="Records behind the high watermark, from librdkafka statistics. "
-    "Attributes: topic, partition.",
+    description="Records between the group's committed offset (before the first commit: the "
+    "consumer's position) and the high watermark seen in fetch responses, per partition "
+    "assigned to this member (source and retry tiers; 0 once revoked). Attributes: topic, "
+    "partition.",
+)
+PARTITIONS_ASSIGNED: Final = _meter.create_gauge(
+    "tiktok_capi.partitions.assigned",
+    unit="{partition}",
+    description="Partitions assigned to this member. Attributes: topic (source, retry tiers).",
+)
+REBALANCES: Final = _meter.create_counter(
+    "tiktok_capi.rebalances",
+    unit="{rebalance}",
+    description="Rebalance callbacks that changed this member's assignment. Attributes: kind "
+    "(assigned, revoked, lost).",
 )
 COMMIT_DURATION: Final = _meter.create_histogram(
     "tiktok_capi.commit.duration",

@@ -33,6 +33,8 @@ class ConnectorStats:
         committed: last committed offset by (topic, partition).
         started_at: epoch seconds when the connector started.
         assigned: partitions currently assigned, as (topic, partition), sorted.
+        lag: records behind the high watermark by (topic, partition), for the assigned
+            partitions whose statistics arrived (see ``tiktok_capi.consumer.kafka.source``).
     """
 
     consumed: int = 0
@@ -46,6 +48,7 @@ class ConnectorStats:
     committed: Mapping[tuple[str, int], int] = field(default_factory=dict)
     started_at: float = 0.0
     assigned: tuple[tuple[str, int], ...] = ()
+    lag: Mapping[tuple[str, int], int] = field(default_factory=dict)
 
     @property
     def delivered_total(self) -> int:
@@ -84,6 +87,7 @@ class StatsRecorder:
         self._dead: Counter[str] = Counter()
         self._committed: dict[tuple[str, int], int] = {}
         self._assigned: tuple[tuple[str, int], ...] = ()
+        self._lag: dict[tuple[str, int], int] = {}
 
     def consumed(self, records: int, mapped: int, skipped: Mapping[str, int]) -> None:
         """Count one consumed batch."""
@@ -121,6 +125,14 @@ class StatsRecorder:
         with self._lock:
             self._assigned = partitions
 
+    def set_lag(self, topic: str, partition: int, lag: int | None) -> None:
+        """Record a partition's lag; ``None`` forgets it (the partition left this member)."""
+        with self._lock:
+            if lag is None:
+                self._lag.pop((topic, partition), None)
+            else:
+                self._lag[(topic, partition)] = lag
+
     def snapshot(self) -> ConnectorStats:
         """A consistent copy."""
         with self._lock:
@@ -136,4 +148,5 @@ class StatsRecorder:
                 committed=MappingProxyType(dict(self._committed)),
                 started_at=self.started_at,
                 assigned=self._assigned,
+                lag=MappingProxyType(dict(self._lag)),
             )
