@@ -45,6 +45,7 @@ ALERTS = {
     "noDeliveries": "TikTokNoDeliveries",
     "requestErrors": "TikTokRequestErrors",
     "slowRequests": "TikTokSlowRequests",
+    "rebalanceStorm": "TikTokRebalanceStorm",
 }
 DURATION = (
     r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
