@@ -61,6 +61,7 @@ __all__ = [
     "load_kafka_settings",
     "load_settings",
     "parse_duration",
+    "read_token_file",
 ]
 
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
@@ -170,9 +171,16 @@ class TikTokSettings:
     access_token: SecretStr = option(
         "TIKTOK_ACCESS_TOKEN",
         secret,
-        "TikTok Events API access token (secret; sent as the Access-Token header only).",
-        required=True,
+        "TikTok Events API access token (secret; sent as the Access-Token header only). "
+        "Required unless TIKTOK_ACCESS_TOKEN_FILE is set.",
         secret=True,
+    )
+    access_token_file: str | None = option(
+        "TIKTOK_ACCESS_TOKEN_FILE",
+        text,
+        "File holding the access token instead (a mounted Kubernetes Secret; a trailing newline "
+        "is ignored): read at start-up and again whenever it changes, so a rotated token is "
+        "used without a restart. Set this or TIKTOK_ACCESS_TOKEN, not both.",
     )
     pixel_code: str = option(
         "TIKTOK_PIXEL_CODE",
@@ -479,6 +487,45 @@ def _kafka(env: Mapping[str, str], problems: list[str]) -> KafkaSettings | None:
     return kafka
 
 
+def read_token_file(path: str) -> str:
+    """The token in ``path``, surrounding whitespace (the trailing newline) removed.
+
+    Raises:
+        ValueError: the file cannot be read or holds no token (the message never quotes it).
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            token = handle.read().strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read the token file: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ValueError("the token file is not UTF-8 text") from None
+    if not token:
+        raise ValueError("the token file is empty")
+    return token
+
+
+def _token(env: Mapping[str, str], problems: list[str]) -> dict[str, object]:
+    """The access token, from TIKTOK_ACCESS_TOKEN or the file TIKTOK_ACCESS_TOKEN_FILE names."""
+    direct = env.get("TIKTOK_ACCESS_TOKEN", "").strip()
+    path = env.get("TIKTOK_ACCESS_TOKEN_FILE", "").strip()
+    if direct and path:
+        problems.append(
+            "TIKTOK_ACCESS_TOKEN and TIKTOK_ACCESS_TOKEN_FILE are both set: set one, not both"
+        )
+        return {}
+    if not direct and not path:
+        declared = next(o for o in OPTIONS if o.env == "TIKTOK_ACCESS_TOKEN")
+        problems.append(f"TIKTOK_ACCESS_TOKEN: required — {declared.doc}")
+        return {}
+    if path:
+        try:
+            return {"access_token": SecretStr(read_token_file(path))}
+        except ValueError as exc:
+            problems.append(f"TIKTOK_ACCESS_TOKEN_FILE={path!r}: {exc}")
+    return {}
+
+
 def _mapping(env: Mapping[str, str], problems: list[str]) -> MappingOptions | None:
     mapping = load_section(MappingOptions, env, problems)
     if mapping is not None and mapping.consent_required and not mapping.consent_categories:
@@ -514,10 +561,15 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     """
     problems: list[str] = []
     kafka = _kafka(env, problems)
-    tiktok = load_section(TikTokSettings, env, problems)
+    before = len(problems)
+    token = _token(env, problems)
+    tiktok = load_section(TikTokSettings, env, problems, token)
+    if len(problems) > before:
+        tiktok = None
     mapping = _mapping(env, problems)
     process = load_section(ProcessSettings, env, problems)
     _raise(problems)
     assert kafka is not None and tiktok is not None
     assert mapping is not None and process is not None
+    assert tiktok.access_token is not None
     return Settings(kafka=kafka, tiktok=tiktok, mapping=mapping, process=process)

@@ -17,8 +17,9 @@ thread-safe ``httpx.Client`` shared by the sender threads. For each batch it:
 5. on an auth or configuration answer stops at once: what is not delivered is ``held`` and
    ``destination_down`` says why (the caller pauses and calls :meth:`HttpSender.probe`).
 
-The access token is a default header of the client and appears nowhere else: not in logs,
-messages, exceptions or span attributes. Event bodies (hashed PII, IPs, user agents) are never
+The access token is set on each request by the client's auth (:mod:`.token`, so a rotated token
+file takes effect without a restart) and appears nowhere else: not in logs, messages, exceptions
+or span attributes. Event bodies (hashed PII, IPs, user agents) are never
 logged either.
 """
 
@@ -54,6 +55,7 @@ from tiktok_capi.consumer.delivery.answers import (
 from tiktok_capi.consumer.delivery.backoff import RetryPolicy, Waiter
 from tiktok_capi.consumer.delivery.base import BatchOutcome, ErrorInfo
 from tiktok_capi.consumer.delivery.ratelimit import RateLimiter
+from tiktok_capi.consumer.delivery.token import AccessToken, TokenAuth, token_of
 from tiktok_capi.consumer.telemetry.metrics import (
     BATCH_SIZE,
     IN_FLIGHT_REQUESTS,
@@ -116,6 +118,9 @@ class HttpSender:
         classifier: the answer code table
         (:class:`~tiktok_capi.consumer.delivery.answers.Classifier`).
         rand: [0, 1) draws for backoff jitter.
+        token: where the access token comes from; by default ``TIKTOK_ACCESS_TOKEN`` or the
+            file ``TIKTOK_ACCESS_TOKEN_FILE``, re-read when it changes
+            (:mod:`~tiktok_capi.consumer.delivery.token`).
     """
 
     def __init__(
@@ -127,6 +132,7 @@ class HttpSender:
         sleep: Callable[[float], object] | None = None,
         classifier: Classifier | None = None,
         rand: Callable[[], float] = random.random,
+        token: AccessToken | None = None,
     ) -> None:
         self._url = settings.track_url
         self._head, self._tail = envelope(settings)
@@ -143,8 +149,8 @@ class HttpSender:
             transport=transport,
             limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
             timeout=httpx.Timeout(settings.request_timeout_s, connect=settings.connect_timeout_s),
+            auth=TokenAuth(token if token is not None else token_of(settings)),
             headers={
-                "Access-Token": settings.access_token.get_secret_value(),
                 "Content-Type": "application/json",
                 "User-Agent": f"tiktok-capi/{_version()}",
             },

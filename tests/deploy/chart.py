@@ -34,12 +34,6 @@ CUSTOM_KINDS = frozenset(
     }
 )
 
-# Variables the chart already sets that the settings may not know yet: issue 15's Python side
-# adds TIKTOK_ACCESS_TOKEN_FILE (tiktok.accessTokenFromFile, off by default until then).
-# Checks against OPTIONS leave out only those OPTIONS does not list, so they turn strict by
-# themselves once it does.
-AHEAD_OF_SETTINGS = frozenset({"TIKTOK_ACCESS_TOKEN_FILE"})
-
 Manifest = dict[str, Any]
 
 

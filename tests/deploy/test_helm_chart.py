@@ -130,7 +130,7 @@ def _token_ref(values: dict[str, Any], manifests: list[Manifest]) -> dict[str, s
     the Secret volume mounted where TIKTOK_ACCESS_TOKEN_FILE points."""
     container = _container(manifests)
     env = {e["name"]: e for e in container["env"]}
-    if not values["tiktok"].get("accessTokenFromFile"):
+    if not values["tiktok"].get("accessTokenFromFile", True):  # on by default
         assert "TIKTOK_ACCESS_TOKEN_FILE" not in env
         token_env = env["TIKTOK_ACCESS_TOKEN"]
         assert "value" not in token_env
@@ -352,13 +352,14 @@ def test_two_releases_on_one_topic_share_no_retry_topic(chart: helm.Chart) -> No
     assert len(first) == len(second) == 2 and not first & second
 
 
-def test_token_from_file_is_off_by_default(chart: helm.Chart) -> None:
+def test_token_from_file_is_on_by_default(chart: helm.Chart) -> None:
+    """The connector re-reads TIKTOK_ACCESS_TOKEN_FILE: a rotated Secret needs no restart."""
     manifests = render(chart, required_values())
     env = {e["name"] for e in _container(manifests)["env"]}
-    assert "TIKTOK_ACCESS_TOKEN" in env and "TIKTOK_ACCESS_TOKEN_FILE" not in env
-    on = render(chart, merged(required_values(), {"tiktok": {"accessTokenFromFile": True}}))
-    env = {e["name"] for e in _container(on)["env"]}
     assert "TIKTOK_ACCESS_TOKEN_FILE" in env and "TIKTOK_ACCESS_TOKEN" not in env
+    off = render(chart, merged(required_values(), {"tiktok": {"accessTokenFromFile": False}}))
+    env = {e["name"] for e in _container(off)["env"]}
+    assert "TIKTOK_ACCESS_TOKEN" in env and "TIKTOK_ACCESS_TOKEN_FILE" not in env
 
 
 def test_replicas_never_above_partitions(case: tuple[dict[str, Any], list[Manifest]]) -> None:

@@ -207,7 +207,7 @@ def test_each_default_is_stated_once_as_written() -> None:
     """The typed default of every field is its declared default, parsed (docs show the text)."""
     defaults = Settings(
         kafka=KafkaSettings(bootstrap_servers="b"),
-        tiktok=TikTokSettings(access_token=SecretStr("t"), pixel_code="P"),
+        tiktok=TikTokSettings(access_token=SecretStr("tok-secret-123"), pixel_code="P"),
     )
     loaded = load_settings({**REQUIRED, "KAFKA_BOOTSTRAP_SERVERS": "b"})
     for option in OPTIONS:
