@@ -117,9 +117,10 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--log-level",
-        default="warning",
+        default="info",
         choices=("debug", "info", "warning", "error"),
-        help="connector log level; logs go to DIR/demo.log (default: warning)",
+        help="connector log level; logs go to DIR/demo.log (default: info: start-up, "
+        "assignment, progress and totals; warning would leave a clean run's log empty)",
     )
     parser.set_defaults(func=run_demo)
 

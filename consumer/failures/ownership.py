@@ -74,7 +74,15 @@ def check_retry_topics(
 
     deadline = time.monotonic() + timeout
     consumer = consumer_factory(
-        {**conf, "group.id": group, "enable.partition.eof": True, "enable.auto.commit": False}
+        {
+            **conf,
+            "group.id": group,
+            "enable.partition.eof": True,
+            "enable.auto.commit": False,
+            # A fetch of an empty partition waits fetch.wait.max.ms (500 ms) before it says so:
+            # a one-off read to the end should not wait at all.
+            "fetch.wait.max.ms": 10,
+        }
     )
     try:
         try:

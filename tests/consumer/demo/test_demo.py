@@ -171,7 +171,12 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     recorded = (output / "tiktok-events.jsonl").read_text().splitlines()
     assert len(recorded) == summary["recorded_events"] == summary["delivered"]
     assert len({json.loads(line)["event_id"] for line in recorded}) == len(recorded)
-    assert (output / "demo.log").exists()
+    # The connector's log: start-up, assignment and totals (it was empty after a clean run).
+    entries = [json.loads(line) for line in (output / "demo.log").read_text().splitlines()]
+    messages = [str(e["message"]) for e in entries]
+    assert any(m.startswith("consuming cdp-events") for m in messages), messages
+    [totals] = [e for e in entries if str(e["message"]).startswith("totals")]
+    assert totals["consumed"] == summary["consumed"]
 
 
 @pytest.mark.integration
