@@ -292,8 +292,6 @@ class Replay:
         Raises:
             ReplayError: the broker refused records (progress stops before the first).
         """
-        from confluent_kafka import TopicPartition
-
         if not plan.ends:
             return 0
         consumer = self._reader()
@@ -327,13 +325,7 @@ class Replay:
         finally:
             # Interrupted or not: wait for what was sent, commit exactly what was acknowledged.
             producer.flush(30)
-            offsets = progress.committable()
-            if offsets:
-                consumer.commit(
-                    offsets=[TopicPartition(self.source, p, o) for p, o in offsets.items()],
-                    asynchronous=False,
-                )
-            self.replayed = progress.acked
+            self._commit(consumer, progress)
             consumer.close()
         if progress.refused:
             raise ReplayError(
@@ -344,11 +336,15 @@ class Replay:
         return progress.acked
 
     def _settle(self, consumer: Consumer, producer: Any, progress: _Progress) -> None:
-        from confluent_kafka import TopicPartition
-
         remaining = producer.flush(60)
         if remaining:
             raise ReplayError(f"{remaining} replayed records were not acknowledged in time")
+        self._commit(consumer, progress)
+
+    def _commit(self, consumer: Consumer, progress: _Progress) -> None:
+        """Commit past what is acknowledged or passed over (synchronously)."""
+        from confluent_kafka import TopicPartition
+
         offsets = progress.committable()
         if offsets:
             consumer.commit(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
 import threading
@@ -191,3 +193,70 @@ def delivered_ids(emulator: Any) -> set[str]:
 
 def headers_of(message: Any) -> dict[str, str]:
     return {k: v.decode() for k, v in (message.headers() or [])}
+
+
+class RunProcess:
+    """`tiktok-capi run` in the background, its stderr lines collected as they come.
+
+    Args:
+        env: variables on top of ``os.environ`` (without the caller's ``KAFKA_*`` and
+            ``TIKTOK_*``, so only what the test says configures it).
+    """
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        full = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "TIKTOK_"))}
+        full.update(env)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tiktok_capi.consumer", "run"],
+            env=full,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line)
+
+    def wait_for_line(self, text: str, timeout: float) -> str:
+        """The first line containing ``text``; fails at the deadline or when the process ends."""
+
+        def found() -> str | None:
+            for line in self.lines:
+                if text in line:
+                    return line
+            if self.process.poll() is not None:
+                raise AssertionError(f"exited without {text!r}: {''.join(self.lines)[-3000:]}")
+            return None
+
+        line: str = wait_for(found, timeout, f"a line with {text!r}")
+        return line
+
+    def health_port(self, timeout: float = 30) -> int:
+        """The port of /livez, /readyz and /metrics, from the start-up log line."""
+        line = self.wait_for_line("health and metrics on", timeout)
+        match = re.search(r"health and metrics on [^\s:]+:(\d+)", line)
+        assert match is not None, line
+        return int(match.group(1))
+
+    def finish(self, timeout: float) -> int:
+        """Wait for the exit status (killing the process past ``timeout``)."""
+        try:
+            return self.process.wait(timeout)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+            self._reader.join(5)
+            if self.process.stderr is not None:
+                self.process.stderr.close()
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, then :meth:`finish`."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.finish(timeout)

@@ -6,13 +6,22 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from typing import Any
 
 import pytest
 
+from tests.consumer.core_support import RunProcess
 from tiktok_capi.consumer.cli import main
+
+# What a connector needs besides Kafka to start: a token, a pixel, a free loopback health port.
+STARTABLE = {
+    "TIKTOK_ACCESS_TOKEN": "tok",
+    "TIKTOK_PIXEL_CODE": "P",
+    "HEALTH_PORT": "0",
+    "HEALTH_HOST": "127.0.0.1",
+    "LOG_FORMAT": "json",
+}
 
 
 def _run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -66,11 +75,7 @@ def test_missing_source_topic_fails_start_up_with_status_1(broker: Any) -> None:
         {
             "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
             "SOURCE_TOPIC": f"never-created-{broker.unique_group('x')}",
-            "TIKTOK_ACCESS_TOKEN": "tok",
-            "TIKTOK_PIXEL_CODE": "P",
-            "HEALTH_PORT": "0",
-            "HEALTH_HOST": "127.0.0.1",
-            "LOG_FORMAT": "json",
+            **STARTABLE,
         }
     )
     assert result.returncode == 1
@@ -85,11 +90,7 @@ def test_unknown_kafka_property_is_a_configuration_error_before_the_health_port(
             "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
             "KAFKA_NOT_A_REAL_PROPERTY": "1",
             "KAFKA_PORT": "tcp://10.96.0.12:9092",  # a Kubernetes service link: ignored
-            "TIKTOK_ACCESS_TOKEN": "tok",
-            "TIKTOK_PIXEL_CODE": "P",
-            "HEALTH_PORT": "0",
-            "HEALTH_HOST": "127.0.0.1",
-            "LOG_FORMAT": "json",
+            **STARTABLE,
         }
     )
     assert result.returncode == 2
@@ -157,52 +158,6 @@ def test_every_problem_is_reported_at_once() -> None:
     assert "super-secret-token-value" not in result.stderr
 
 
-class _Running:
-    """`tiktok-capi run` in the background, its stderr lines collected as they come."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        clean = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "TIKTOK_"))}
-        clean.update(env)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tiktok_capi.consumer", "run"],
-            env=clean,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.lines.append(line)
-
-    def wait_for_line(self, text: str, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = [line for line in self.lines if text in line]
-            if found:
-                return found[0]
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"no line with {text!r} in {timeout}s: {''.join(self.lines)[-2000:]}")
-
-    def finish(self, timeout: float) -> int:
-        try:
-            return self.process.wait(timeout)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait()
-            self._reader.join(5)
-            if self.process.stderr is not None:
-                self.process.stderr.close()
-
-
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
 def test_a_signal_during_start_up_acts_at_once(signum: int) -> None:
     """With an unreachable broker, start-up waits 30 s for it; a signal ends the wait at once
@@ -210,14 +165,10 @@ def test_a_signal_during_start_up_acts_at_once(signum: int) -> None:
     from tiktok_capi.consumer.demo.broker import free_port
 
     port = free_port()
-    running = _Running(
+    running = RunProcess(
         {
             "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}",
-            "TIKTOK_ACCESS_TOKEN": "tok",
-            "TIKTOK_PIXEL_CODE": "P",
-            "HEALTH_PORT": "0",
-            "HEALTH_HOST": "127.0.0.1",
-            "LOG_FORMAT": "json",
+            **STARTABLE,
         }
     )
     warning = running.wait_for_line("cannot reach the Kafka cluster yet", timeout=25)
@@ -243,11 +194,7 @@ def test_retry_topics_written_by_another_group_stop_start_up_with_status_2(broke
             "SOURCE_TOPIC": source,
             "RETRY_TOPIC": f"{source}.shared.retry",
             "RETRY_DELAYS": "1s",
-            "TIKTOK_ACCESS_TOKEN": "tok",
-            "TIKTOK_PIXEL_CODE": "P",
-            "HEALTH_PORT": "0",
-            "HEALTH_HOST": "127.0.0.1",
-            "LOG_FORMAT": "json",
+            **STARTABLE,
         }
     )
     assert result.returncode == 2
@@ -261,16 +208,12 @@ def test_a_dead_broker_does_not_flood_the_log() -> None:
 
     from tiktok_capi.consumer.demo.broker import free_port
 
-    running = _Running(
+    running = RunProcess(
         {
             "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
             "CREATE_TOPICS": "false",
             "LOG_REPEAT_INTERVAL": "1s",
-            "TIKTOK_ACCESS_TOKEN": "tok",
-            "TIKTOK_PIXEL_CODE": "P",
-            "HEALTH_PORT": "0",
-            "HEALTH_HOST": "127.0.0.1",
-            "LOG_FORMAT": "json",
+            **STARTABLE,
         }
     )
     running.wait_for_line("consuming", timeout=30)  # the poll loop runs, broker still down

@@ -3,12 +3,7 @@ and lag per partition of the source and each retry tier (real broker, emulator, 
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +13,13 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.consumer.core_support import produce_events, sample_events, settings_env, wait_for
+from tests.consumer.core_support import (
+    RunProcess,
+    produce_events,
+    sample_events,
+    settings_env,
+    wait_for,
+)
 from tiktok_capi.consumer.failures.tiers import HEADER_DUE_AT, HEADER_GROUP
 
 pytestmark = pytest.mark.integration
@@ -53,53 +54,8 @@ def value(text: str, name: str, **labels: str) -> float | None:
     return samples(text).get((name, frozenset(labels.items())))
 
 
-class Process:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tiktok_capi.consumer", "run"],
-            env={**os.environ, **env},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.lines.append(line)
-
-    def port(self) -> int:
-        def found() -> int | None:
-            for line in self.lines:
-                match = re.search(r"health and metrics on 127\.0\.0\.1:(\d+)", line)
-                if match:
-                    return int(match.group(1))
-            if self.process.poll() is not None:
-                raise AssertionError("".join(self.lines)[-3000:])
-            return None
-
-        port: int = wait_for(found, 30, "the health port")
-        return port
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(30)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait()
-            self._reader.join(5)
-            if self.process.stderr is not None:
-                self.process.stderr.close()
-
-
 @pytest.fixture
-def connector(broker: Any, emulator: Any) -> Iterator[tuple[Process, str, str]]:
+def connector(broker: Any, emulator: Any) -> Iterator[tuple[RunProcess, str, str]]:
     topic = broker.unique_topic("live", partitions=2)
     group = broker.unique_group("live")
     tier = broker.create_topic(f"{topic}.{group}.retry.1", 2)
@@ -116,7 +72,7 @@ def connector(broker: Any, emulator: Any) -> Iterator[tuple[Process, str, str]]:
         RETRY_DELAYS="24h",
         KAFKA_STATISTICS_INTERVAL_MS="200",
     )
-    process = Process(env)
+    process = RunProcess(env)
     try:
         yield process, topic, tier
     finally:
@@ -124,10 +80,10 @@ def connector(broker: Any, emulator: Any) -> Iterator[tuple[Process, str, str]]:
 
 
 def test_every_metric_is_there_from_the_start_and_lag_is_per_partition(
-    connector: tuple[Process, str, str],
+    connector: tuple[RunProcess, str, str],
 ) -> None:
     process, topic, tier = connector
-    url = f"http://127.0.0.1:{process.port()}/metrics"
+    url = f"http://127.0.0.1:{process.health_port()}/metrics"
     first = httpx.get(url, timeout=10).text
     present = {name for name, _ in samples(first)}
     assert len(documented()) >= 20
