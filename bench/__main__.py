@@ -47,6 +47,13 @@ def _floats(text: str) -> tuple[float, ...]:
     return tuple(float(part) for part in text.split(",") if part)
 
 
+def _assignment(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected VAR=VALUE, got {text!r}")
+    return name.strip(), value
+
+
 def _names(text: str) -> tuple[str, ...]:
     names = tuple(part.strip() for part in text.split(",") if part.strip())
     unknown = [n for n in names if n not in SCENARIOS]
@@ -142,6 +149,12 @@ def parse(argv: list[str] | None = None) -> Options:
         default=None,
         help="records/s to produce instead (skips the capacity measurement)",
     )
+    p.add_argument(
+        "--steady-linger-ms",
+        type=float,
+        default=None,
+        help=f"linger.ms of the steady-load producer ({d.steady_linger_ms:g})",
+    )
     p.add_argument("--backlogs", type=_ints, default=None, help="memory backlogs (100000,1000000)")
     p.add_argument("--large-records", type=int, default=None, help=f"({d.large_records})")
     p.add_argument("--large-bytes", type=int, default=None, help=f"({d.large_bytes:,})")
@@ -168,6 +181,15 @@ def parse(argv: list[str] | None = None) -> Options:
     )
     p.add_argument("--seed", type=int, default=None)
     p.add_argument(
+        "--set",
+        action="append",
+        type=_assignment,
+        default=None,
+        metavar="VAR=VALUE",
+        help="a connector variable for every run (repeatable), e.g. "
+        "--set KAFKA_FETCH_WAIT_MAX_MS=100; a scenario's own variables win",
+    )
+    p.add_argument(
         "--profile",
         type=Path,
         default=None,
@@ -181,9 +203,11 @@ def parse(argv: list[str] | None = None) -> Options:
     values: dict[str, Any] = dict(QUICK, builds=("pure",)) if args.quick else {}
     values["quick"] = args.quick
     for name, value in vars(args).items():
-        if value is None or name in ("quick", "builds"):
+        if value is None or name in ("quick", "builds", "set"):
             continue
         values[name] = value
+    if args.set:
+        values["set"] = tuple(args.set)
     if args.builds:
         values["builds"] = tuple(b for b in args.builds.split(",") if b)
     builds = tuple(values.get("builds", d.builds))

@@ -128,9 +128,13 @@ class Cluster:
 class Writer:
     """Produces into a :class:`Topic`, keeping its partition ends from the delivery reports."""
 
-    def __init__(self, cluster: Cluster, topic: Topic, conf: dict[str, Any]) -> None:
+    def __init__(
+        self, cluster: Cluster, topic: Topic, conf: dict[str, Any], *, track_acks: bool = False
+    ) -> None:
         self.topic = topic
         self.errors: list[Any] = []
+        # Seconds from produce() (the record's CreateTime, ms) to the broker's acknowledgement.
+        self.ack_delays: list[float] | None = [] if track_acks else None
         self.count = 0
         self.bytes = 0
         self._producer: Producer | None = Producer({"bootstrap.servers": cluster.bootstrap, **conf})
@@ -169,6 +173,8 @@ class Writer:
         if err is not None:
             self.errors.append(err)
             return
+        if self.ack_delays is not None:
+            self.ack_delays.append(time.time() - msg.timestamp()[1] / 1000)
         ends = self.topic.ends
         partition, offset = msg.partition(), msg.offset()
         if offset + 1 > ends.get(partition, 0):

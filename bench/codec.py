@@ -18,17 +18,17 @@ from typing import Any
 import orjson
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
-from consumer.codec import (
+from bench.internals import (
     BundledDecoder,
     RegistryDecoder,
     bundled_schema_text,
+    cdp_event_schema,
     encode_event,
     encode_event_framed,
     frame,
+    generate,
     to_record,
 )
-from consumer.sample_data import generate
-from schemas.loader import cdp_event_schema
 
 
 class _Schemas:

@@ -73,6 +73,7 @@ __all__ = [
     "encode_event_framed",
     "frame",
     "free_port",
+    "generate",
     "map_event",
     "sample_events",
     "to_record",

@@ -64,7 +64,8 @@ def summarise(path: Path, top: int = 20) -> dict[str, Any]:
         count = int(count_text)
         samples += count
         frames = stack.split(";")
-        process = next((f for f in frames if f.startswith("process ")), "process ?")
+        # Children are nested under their parent: the innermost "process" frame is the sampled one.
+        process = next((f for f in reversed(frames) if f.startswith("process ")), "process ?")
         by_process[_process_label(process)] += count
         parsed = [p for p in map(_parse, frames) if p is not None]
         names = []
@@ -102,18 +103,22 @@ def summarise(path: Path, top: int = 20) -> dict[str, Any]:
 
 
 def _process_label(frame: str) -> str:
-    if "-m consumer" in frame or ("tiktok-capi" in frame and "multiprocessing" not in frame):
+    if "resource_tracker" in frame:
+        return "resource tracker"
+    if "spawn_main" in frame:
+        return "decode workers"
+    if "consumer" in frame or "tiktok-capi" in frame:
         return "connector"
-    if "multiprocessing" in frame or "spawn_main" in frame:
-        return "decode worker" if "resource_tracker" not in frame else "resource tracker"
     return frame[:60]
 
 
 def _short(path: str) -> str:
-    marker = "site-packages/"
-    if marker in path:
-        return path.split(marker, 1)[1]
-    return _ours(path) or path.rsplit("/", 1)[-1]
+    """A library file from its package down; the standard library from its module down."""
+    for marker in ("site-packages/", "/lib/python3."):
+        if marker in path:
+            rest = path.split(marker, 1)[1]
+            return rest if marker == "site-packages/" else rest.split("/", 1)[-1]
+    return _ours(path) or path
 
 
 def render(summary: dict[str, Any]) -> str:

@@ -118,6 +118,9 @@ def plot_curves(rows: Sequence[dict[str, Any]], path: Path, title: str) -> str |
         import matplotlib.pyplot as plt
     except ImportError:
         return "matplotlib is not installed (pip install -e '.[bench]')"
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    flights = sorted({row["in_flight"] for row in rows})
     figure, (rate_axis, cpu_axis) = plt.subplots(1, 2, figsize=(12, 4.8))
     for batch in sorted({row["batch_size"] for row in rows}):
         cells = sorted((r for r in rows if r["batch_size"] == batch), key=lambda r: r["in_flight"])
@@ -137,7 +140,10 @@ def plot_curves(rows: Sequence[dict[str, Any]], path: Path, title: str) -> str |
         (cpu_axis, "connector CPU µs per record"),
     ):
         axis.set_xscale("log", base=2)
+        axis.set_xticks(flights, [str(f) for f in flights])
+        axis.xaxis.set_minor_formatter(NullFormatter())
         axis.set_yscale("log")
+        axis.yaxis.set_major_formatter(ScalarFormatter())
         axis.set_xlabel("MAX_IN_FLIGHT_REQUESTS")
         axis.set_ylabel(label)
         axis.grid(True, which="both", alpha=0.3)

@@ -62,6 +62,7 @@ class Options:
     steady_warmup_s: float = 5.0
     steady_load: float = 0.5
     steady_rate: float | None = None
+    steady_linger_ms: float = 5.0
     backlogs: tuple[int, ...] = (100_000, 1_000_000)
     large_records: int = 300
     large_bytes: int = 1_000_000
@@ -74,6 +75,7 @@ class Options:
     seed: int = 7
     profile: Path | None = None
     profile_build: str = "pure"
+    set: tuple[tuple[str, str], ...] = ()  # connector variables of every run (--set)
     out: Path = field(default_factory=lambda: ROOT / "bench" / "results.json")
     plot: Path = field(default_factory=lambda: ROOT / "bench" / "cost_curves.png")
     quick: bool = False
@@ -356,8 +358,14 @@ class Suite:
             reference_name,
         )
 
+    def _config(
+        self, build: str, consumers: int = 1, latency_ms: float = 0.0, **settings: object
+    ) -> RunConfig:
+        """A run configuration, with ``--set`` variables under the scenario's own."""
+        return RunConfig.of(build, consumers, latency_ms, **{**dict(self.o.set), **settings})
+
     def _default(self) -> RunConfig:
-        return RunConfig.of(self.o.main_build)
+        return self._config(self.o.main_build)
 
     # -- 1. ceiling ---------------------------------------------------------------------------
     def scenario_ceiling(self) -> dict[str, Any]:
@@ -421,7 +429,7 @@ class Suite:
         topic = self.topic(self.o.records)
         rows = []
         for build in self.o.builds:
-            config = RunConfig.of(build)
+            config = self._config(build)
             row = _row(self.drained(config, topic))
             ceiling = self._ceiling_cpu(build)
             row.update(
@@ -449,7 +457,7 @@ class Suite:
 
     # -- 3. one event per request -------------------------------------------------------------
     def scenario_batching(self) -> dict[str, Any]:
-        default, single = self._default(), RunConfig.of(self.o.main_build, BATCH_SIZE=1)
+        default, single = self._default(), self._config(self.o.main_build, BATCH_SIZE=1)
         runs = self.windowed([default, single])
         rows = {"default": _row(runs[default]), "batch_size_1": _row(runs[single])}
         self._add_rate_lines("batching", _case(default), rows["default"])
@@ -471,7 +479,7 @@ class Suite:
     # -- 4. API latency -----------------------------------------------------------------------
     def scenario_latency(self) -> dict[str, Any]:
         zero = self._default()
-        slow = [RunConfig.of(self.o.main_build, latency_ms=ms) for ms in self.o.latencies_ms]
+        slow = [self._config(self.o.main_build, latency_ms=ms) for ms in self.o.latencies_ms]
         runs = self.windowed([zero, *slow])
         reference = _row(runs[zero])
         rows = [{"latency_ms": 0.0, **reference}]
@@ -493,7 +501,7 @@ class Suite:
             (
                 batch,
                 flight,
-                RunConfig.of(self.o.main_build, BATCH_SIZE=batch, MAX_IN_FLIGHT_REQUESTS=flight),
+                self._config(self.o.main_build, BATCH_SIZE=batch, MAX_IN_FLIGHT_REQUESTS=flight),
             )
             for batch in self.o.batch_sizes
             for flight in self.o.in_flight
@@ -525,7 +533,7 @@ class Suite:
     # -- 7. scaling ---------------------------------------------------------------------------
     def scenario_scaling(self) -> dict[str, Any]:
         configs = {
-            (consumers, workers): RunConfig.of(
+            (consumers, workers): self._config(
                 self.o.main_build, consumers=consumers, DECODE_WORKERS=workers
             )
             for consumers in self.o.scaling_consumers
@@ -598,13 +606,20 @@ class Suite:
                     name=f"bench-steady-{number}",
                     build_env=self.bench.build_env("pure"),
                     memory_cap_mib=self.o.memory_cap_mib,
+                    linger_ms=self.o.steady_linger_ms,
                 )
             )
         good = [r for r in runs if r.get("ok")]
         latency = {q: figure([r["latency_s"][q] for r in good], "s") for q in ("p50", "p99", "max")}
+        acks = {q: figure([r["produce_ack_s"][q] for r in good], "s") for q in ("p50", "p99")}
         row = _row(runs)
         for q, fig in latency.items():
             self.table.add("steady", f"{rate:,.0f} records/s", f"{q} produce→receipt", fig)
+        for q, fig in acks.items():
+            self.table.add("steady", f"{rate:,.0f} records/s", f"{q} produce→broker ack", fig)
+        self.table.add(
+            "steady", f"{rate:,.0f} records/s", "records/s consumed", row["records_per_s"]
+        )
         self.table.add(
             "steady", f"{rate:,.0f} records/s", "CPU µs/record", row["cpu_us_per_record"]
         )
@@ -614,6 +629,8 @@ class Suite:
             "capacity_source": capacity_source,
             "load": self.o.steady_load,
             "latency_s": latency,
+            "produce_ack_s": acks,
+            "producer_linger_ms": self.o.steady_linger_ms,
             "row": row,
             "targets": {"p99<1s": (median(latency["p99"]) or 99) < 1.0},
         }
@@ -654,7 +671,7 @@ class Suite:
     def profile(self, path: Path) -> dict[str, Any]:
         """One extra end-to-end drain under py-spy; the summary of where its CPU went."""
         assert self.bench is not None
-        config = RunConfig.of(self.o.profile_build)
+        config = self._config(self.o.profile_build)
         topic = self.topic(self.o.records)
         try:
             run = self.bench.drain(config, topic, profile=path)

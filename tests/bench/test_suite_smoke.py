@@ -115,6 +115,7 @@ def test_steady_load_measures_produce_to_receipt(results: dict[str, Any]) -> Non
     assert steady["rate_records_per_s"] > 0
     for quantile in ("p50", "p99", "max"):
         assert _is_figure(steady["latency_s"][quantile]), quantile
+    assert _is_figure(steady["produce_ack_s"]["p99"])
     assert steady["row"]["runs"][0]["measured_events"] > 0
 
 
