@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.internals import compiler_missing
+from bench.processes import exit_on_sigterm
 from bench.scenarios import SCENARIOS, Options, Suite
 
 # --quick: every scenario in seconds, figures meaningless (the smoke test's sizes).
@@ -196,6 +197,12 @@ def parse(argv: list[str] | None = None) -> Options:
         help="also profile one end-to-end drain with py-spy into this file",
     )
     p.add_argument("--profile-build", default=None, help=f"({d.profile_build})")
+    p.add_argument(
+        "--profile-native",
+        action="store_true",
+        default=None,
+        help="py-spy --native: C frames too, so compiled functions show by name",
+    )
     p.add_argument("--out", type=Path, default=None, help="results file (bench/results.json)")
     p.add_argument("--plot", type=Path, default=None, help="cost-curve PNG (bench/cost_curves.png)")
     args = p.parse_args(argv)
@@ -228,6 +235,7 @@ def parse(argv: list[str] | None = None) -> Options:
 
 
 def main(argv: list[str] | None = None) -> int:
+    exit_on_sigterm()
     options = parse(argv)
     suite = Suite(options)
     results = suite.run()

@@ -24,7 +24,7 @@ from bench.dataset import Pool
 from bench.figures import figure
 from bench.internals import compiler_missing
 from bench.measure import Bench, RunConfig
-from bench.processes import EmulatorProcess
+from bench.processes import EmulatorProcess, exit_on_sigterm
 from bench.profile import render, summarise
 
 __all__ = ["main"]
@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pool", type=int, default=50_000, help="distinct events copied from")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--profile", type=Path, help="py-spy collapsed stacks of the connector")
+    parser.add_argument("--profile-native", action="store_true", help="py-spy --native")
     parser.add_argument(
         "--compiled",
         action="store_true",
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs (median and range printed)")
     args = parser.parse_args(argv)
+    exit_on_sigterm()
     if args.compiled and (missing := compiler_missing()):
         parser.error(f"--compiled: cannot compile here ({missing}); run without it (pure Python)")
     settings = {
@@ -97,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         bench = Bench(cluster, emulator, timeout_s=args.timeout)
         for number in range(args.repeat):
             profile = args.profile if number == 0 else None
-            report = _report(bench.drain(config, topic, profile=profile))
+            run = bench.drain(config, topic, profile=profile, native=args.profile_native)
+            report = _report(run)
             print(json.dumps(report, indent=2), flush=True)
             reports.append(report)
     if args.profile is not None and args.profile.exists():

@@ -233,12 +233,17 @@ class Bench:
 
     # -- runs ---------------------------------------------------------------------------------
     def drain(
-        self, config: RunConfig, topic: Topic, *, profile: Path | None = None
+        self,
+        config: RunConfig,
+        topic: Topic,
+        *,
+        profile: Path | None = None,
+        native: bool = False,
     ) -> dict[str, Any]:
         """Read ``topic`` to the end (lag 0); the run's figures (see the module docstring)."""
         with self.connectors(config, topic) as (group, connectors, launched):
             tree, first = self._first_fetch(connectors, launched)
-            profiler = _py_spy(connectors[0].pid, profile) if profile else None
+            profiler = _py_spy(connectors[0].pid, profile, native) if profile else None
             last = first
             lag0_at: float | None = None
             next_rss = next_lag = next_tree = first.at
@@ -455,8 +460,14 @@ def _check_alive(connectors: list[Connector]) -> None:
             )
 
 
-def _py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
-    """py-spy sampling the connector and its workers into ``out`` (collapsed stacks)."""
+def _py_spy(pid: int, out: Path, native: bool = False) -> subprocess.Popen[bytes]:
+    """py-spy sampling the connector and its workers into ``out`` (collapsed stacks).
+
+    ``--gil``: only threads holding their interpreter's lock, i.e. running Python. Without it a
+    thread blocked in a C call that releases the lock (``SimpleQueue.get(timeout=...)`` on the
+    poll loop, the process pool's ``select``) is sampled as busy. ``native``: C frames too
+    (``--native``; mypyc-compiled functions then show under their own names), at a higher cost.
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
     binary = Path(sys.executable).with_name("py-spy")
     return subprocess.Popen(
@@ -466,7 +477,9 @@ def _py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
             "--pid",
             str(pid),
             "--subprocesses",
-            "--nonblocking",
+            # --native cannot sample without pausing the process (slower, but needed for C frames)
+            *(["--native"] if native else ["--nonblocking"]),
+            "--gil",
             "--rate",
             "100",
             "--format",

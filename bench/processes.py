@@ -29,10 +29,31 @@ from bench.internals import (
     free_port,
 )
 
-__all__ = ["PIXEL", "TOKEN", "Connector", "EmulatorProcess", "get_json", "post_json"]
+__all__ = [
+    "PIXEL",
+    "TOKEN",
+    "Connector",
+    "EmulatorProcess",
+    "exit_on_sigterm",
+    "get_json",
+    "post_json",
+]
 
 TOKEN = "bench-token"  # noqa: S105 - the local emulator's throwaway token
 PIXEL = "BENCHPIXEL"
+
+
+def exit_on_sigterm() -> None:
+    """Make SIGTERM unwind like Ctrl-C, so every process the benchmark started is stopped.
+
+    The broker, the emulator and the connectors run in sessions of their own: without this, a
+    benchmark killed with SIGTERM would leave them running.
+    """
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def get_json(url: str, timeout: float = 5.0) -> Any:

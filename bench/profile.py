@@ -13,7 +13,9 @@ are proportional to CPU. For each function of the project (files under ``consume
 - ``self``: it is the innermost frame of all (its own bytecode only);
 - ``total``: it is anywhere on the stack (inclusive).
 
-Functions compiled with mypyc have no Python frame: their time shows in their caller.
+Functions compiled with mypyc have no Python frame: their time shows in their caller, unless
+the profile was taken with ``--native`` (``python -m bench.e2e --profile-native``), where they
+are listed as ``function (module, compiled)``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ __all__ = ["summarise"]
 
 _FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^():]*?)(?::(?P<line>\d+))?\)$")
 _OURS = re.compile(r"(?:^|/)(consumer|mapping|emulator)/[^/]+(?:/[^/]+)*\.py$")
+# A mypyc-compiled function in a --native profile: CPyDef_<module>___<function> (CPyPy_ wraps it).
+_COMPILED = re.compile(r"^CPy(?:Def|Py)_([A-Za-z0-9]+(?:_[A-Za-z0-9]+)*?)___(\w+)$")
 
 
 def _parse(frame: str) -> tuple[str, str] | None:
@@ -39,6 +43,17 @@ def _parse(frame: str) -> tuple[str, str] | None:
     if match is None:
         return frame.strip(), ""
     return match["function"], match["file"]
+
+
+def _our_name(function: str, file: str) -> str | None:
+    """How a frame of ours is listed (``map_event (mapping/mapper.py)``), None for others."""
+    package_path = _ours(file)
+    if package_path:
+        return f"{function} ({package_path})"
+    compiled = _COMPILED.match(function)
+    if compiled:
+        return f"{compiled[2].replace('___', '.')} ({compiled[1]}, compiled)"
+    return None
 
 
 def _ours(path: str) -> str | None:
@@ -68,10 +83,7 @@ def summarise(path: Path, top: int = 20) -> dict[str, Any]:
         process = next((f for f in reversed(frames) if f.startswith("process ")), "process ?")
         by_process[_process_label(process)] += count
         parsed = [p for p in map(_parse, frames) if p is not None]
-        names = []
-        for function, file in parsed:
-            package_path = _ours(file)
-            names.append(f"{function} ({package_path})" if package_path else None)
+        names = [_our_name(function, file) for function, file in parsed]
         if parsed:
             function, file = parsed[-1]
             leaves[f"{function} ({_short(file)})"] += count

@@ -75,6 +75,7 @@ class Options:
     seed: int = 7
     profile: Path | None = None
     profile_build: str = "pure"
+    profile_native: bool = False
     set: tuple[tuple[str, str], ...] = ()  # connector variables of every run (--set)
     out: Path = field(default_factory=lambda: ROOT / "bench" / "results.json")
     plot: Path = field(default_factory=lambda: ROOT / "bench" / "cost_curves.png")
@@ -674,7 +675,7 @@ class Suite:
         config = self._config(self.o.profile_build)
         topic = self.topic(self.o.records)
         try:
-            run = self.bench.drain(config, topic, profile=path)
+            run = self.bench.drain(config, topic, profile=path, native=self.o.profile_native)
         except RunFailed as exc:
             return {"error": str(exc)}
         if not path.exists():
