@@ -147,7 +147,7 @@ def plot_curves(rows: Sequence[dict[str, Any]], path: Path, title: str) -> str |
         axis.set_xlabel("MAX_IN_FLIGHT_REQUESTS")
         axis.set_ylabel(label)
         axis.grid(True, which="both", alpha=0.3)
-        axis.legend()
+        axis.legend(fontsize="small")
     figure.suptitle(title)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
