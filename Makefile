@@ -46,8 +46,23 @@ typecheck: $(STAMP) ## mypy --strict on mapping/ and consumer/
 pytest: $(STAMP) ## pytest (unit + integration against a real broker and the emulator)
 	$(PY) -m pytest -q
 
+BENCH_STAMP := $(VENV)/.bench-stamp
+
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install -q -e '.[bench]'
+	@touch $(BENCH_STAMP)
+
 .PHONY: bench
-bench: bench-mapping bench-emulator bench-e2e ## All benchmarks (print figures)
+bench: $(BENCH_STAMP) ## Benchmark suite (docs/performance.md): table + bench/results.json; ARGS="--only e2e,latency --records 200000"
+	$(PY) -m bench $(ARGS)
+
+.PHONY: bench-quick
+bench-quick: $(BENCH_STAMP) ## Every benchmark scenario at tiny sizes, in about a minute (checks it runs; figures meaningless)
+	$(PY) -m bench --quick --out .build/bench-quick/results.json --plot .build/bench-quick/cost_curves.png $(ARGS)
+
+.PHONY: bench-profile
+bench-profile: $(BENCH_STAMP) ## py-spy profile of one end-to-end drain (pure Python): our hot spots and their CPU share
+	$(PY) -m bench --only e2e --builds pure --repeat 1 --profile .build/profile/stacks.txt $(ARGS)
 
 .PHONY: bench-mapping
 bench-mapping: $(STAMP) ## Mapping throughput (events/s, one core), pure Python then compiled
