@@ -23,6 +23,7 @@ it held back (``repeated`` field); :func:`flush_repeats` reports what is still h
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 import time
