@@ -20,9 +20,8 @@ import threading
 
 from tiktok_capi.consumer.config.kafka import admin_config, consumer_config, producer_config
 from tiktok_capi.consumer.config.settings import Settings
-from tiktok_capi.consumer.decode.codec import make_decoder
 from tiktok_capi.consumer.decode.pool import Decoding, make_decoding
-from tiktok_capi.consumer.decode.transform import Transformer, mapping_settings
+from tiktok_capi.consumer.decode.transform import make_transformer
 from tiktok_capi.consumer.delivery.base import Sender
 from tiktok_capi.consumer.failures.limit import DlqLimiter
 from tiktok_capi.consumer.failures.producer import FailureProducer
@@ -70,10 +69,14 @@ class Connector:
         Raises:
             tiktok_capi.consumer.kafka.topics.TopicSetupError: topics cannot be checked or created.
             mapping.EventMapError: the event-map file is invalid.
+            tiktok_capi.consumer.config.files.InputFileError: SOURCE_FIELDS_FILE or
+                AVRO_SCHEMA_FILE cannot be used.
+            tiktok_capi.consumer.decode.registry.RegistryConfigError: the registry options do
+                not go together, or its client refused them (e.g. an unreadable certificate).
         """
         settings = self.settings
         tiers = RetryTiers.from_settings(settings.kafka)
-        transformer = Transformer(make_decoder(settings.kafka), mapping_settings(settings.mapping))
+        transformer = make_transformer(settings)
         if settings.kafka.create_topics:
             admin_conf = {
                 **admin_config(settings.kafka),

@@ -63,6 +63,8 @@ def serve(settings: Any) -> int:
     from confluent_kafka import KafkaException
 
     from tiktok_capi.consumer.app import Connector
+    from tiktok_capi.consumer.config.files import InputFileError
+    from tiktok_capi.consumer.decode.registry import RegistryConfigError
     from tiktok_capi.consumer.kafka.topics import TopicSetupError
     from tiktok_capi.consumer.telemetry import logs
     from tiktok_capi.consumer.telemetry import setup as telemetry
@@ -72,8 +74,8 @@ def serve(settings: Any) -> int:
 
     logs.configure(settings.process.log_level, settings.process.log_format)
     logs.register_secret(settings.tiktok.access_token.get_secret_value())
-    if settings.kafka.schema_registry_auth is not None:
-        logs.register_secret(settings.kafka.schema_registry_auth.get_secret_value())
+    for value in settings.inputs.secrets():  # the schema registry's credentials
+        logs.register_secret(value)
     redacted = settings.kafka.redacted_properties()
     for key, value in settings.kafka.properties.items():
         if redacted[key] != value:  # a secret-looking property (password, key, ...)
@@ -106,7 +108,7 @@ def serve(settings: Any) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         return connector.run()
-    except (TopicSetupError, EventMapError) as exc:
+    except (TopicSetupError, EventMapError, InputFileError, RegistryConfigError) as exc:
         log.error("cannot start: %s", exc)
         return ExitStatus.FAILED
     except KafkaException as exc:  # e.g. an unknown or invalid KAFKA_* property

@@ -32,12 +32,11 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Final, Protocol, Self, TypeVar
 
 from tiktok_capi.consumer.config.settings import Settings
-from tiktok_capi.consumer.decode.codec import make_decoder
 from tiktok_capi.consumer.decode.transform import (
     UNDECODABLE,
     Result,
     Transformer,
-    mapping_settings,
+    make_transformer,
 )
 
 __all__ = [
@@ -131,7 +130,7 @@ def _init_worker(settings: Settings, parent: int) -> None:
     threading.Thread(
         target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True
     ).start()
-    _worker = Transformer(make_decoder(settings.kafka), mapping_settings(settings.mapping))
+    _worker = make_transformer(settings)
 
 
 def _exit_with_parent(parent: int, interval_s: float = _PARENT_WATCH_S) -> None:
