@@ -34,15 +34,17 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any, Final
+from uuid import UUID
 
 from fastavro import parse_schema
 
 from tiktok_capi.consumer.decode.codec import DecodeError
 from tiktok_capi.consumer.decode.fast import read_long
 
-__all__ = ["AvroReader", "full_name"]
+__all__ = ["AvroReader", "full_name", "plain_values"]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_NAIVE: Final = datetime(1970, 1, 1)
@@ -383,6 +385,27 @@ class _Generator:
 
         self.value(f, indent + 2, blocks + 2, values, put, lambda i: None)
         store(indent, out)
+
+
+def plain_values(value: Any) -> Any:
+    """What the generated reader gives for a ``value`` fastavro decoded (with its logical types).
+
+    For records fastavro reads (object container files, Avro's JSON encoding in `tiktok-capi
+    map`): ``None`` in a dict is left out, ``Decimal`` becomes a number, ``UUID`` text and a
+    ``date`` that day at 00:00 UTC.
+    """
+    if isinstance(value, dict):
+        return {k: plain_values(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [plain_values(v) for v in value]
+    if isinstance(value, Decimal):
+        # As the reader: a scale of 0 gives an int, any other scale a float.
+        return int(value) if value.as_tuple().exponent == 0 else float(value)
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return value
 
 
 def full_name(schema: Any) -> str | None:
