@@ -115,7 +115,8 @@ class InlineDecoding:
         return future.result()
 
     def close(self) -> None:
-        """Nothing to stop."""
+        """Release the transformer's connections (the schema registry client's)."""
+        self._transformer.close()
 
 
 # --------------------------------------------------------------------------- worker side
@@ -244,6 +245,7 @@ class PoolDecoding:
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
+        self._inline.close()
 
     def _restart(self) -> ProcessPoolExecutor | None:
         """Replace a broken pool; ``None`` (decode inline from now on) when that fails."""

@@ -92,14 +92,21 @@ def make_transformer(settings: Settings) -> Transformer:
 class Transformer:
     """Decode (+ field paths) + map + encode, in the calling thread."""
 
-    __slots__ = ("_decode", "_mapping", "_paths")
+    __slots__ = ("_decode", "_decoder", "_mapping", "_paths")
 
     def __init__(
         self, decoder: Decoder, mapping: MappingSettings, paths: FieldPaths | None = None
     ) -> None:
+        self._decoder = decoder
         self._decode = decoder.decode
         self._mapping = mapping
         self._paths = paths or None
+
+    def close(self) -> None:
+        """Release the decoder's connections (the schema registry client's)."""
+        close = getattr(self._decoder, "close", None)
+        if callable(close):
+            close()
 
     def run(self, values: Sequence[bytes | None], now: float) -> list[Result]:
         """One result per value, in order."""
