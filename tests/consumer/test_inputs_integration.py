@@ -1,4 +1,4 @@
-"""Users' own topics end to end: real broker, real registry and emulator over sockets, the connector.
+"""Users' own topics end to end: real broker, registry and emulator over sockets, the connector.
 
 Every mapped event must arrive with exactly the fields the mapping gives for the equivalent
 Segment JSON, every undecodable record must be in the dead-letter topic with its reason, and
