@@ -7,7 +7,7 @@ read by the fast reader (:mod:`.fast`) when laid out exactly like it, and a writ
 another version of ``tiktok_capi.CdpEvent`` is resolved against it (new fields take their
 defaults, unknown ones are dropped). Other schemas and formats: :mod:`.formats`.
 
-Exceptions, by what the caller does next::
+Exceptions, by what the caller does next (defined in :mod:`.errors`)::
 
     Exception
      ├── DecodeError          dead-letter this record (``.reason`` says why); never retry it
@@ -21,13 +21,19 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Mapping
 from functools import cache
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Protocol
 
 import orjson
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
 from fastavro.schema import to_parsing_canonical_form
 
+from tiktok_capi.consumer.decode.errors import (
+    DecodeError,
+    DecodeReason,
+    EncodeError,
+    RegistryUnavailable,
+)
 from tiktok_capi.consumer.decode.fast import has_bundled_layout, read_event
 from tiktok_capi.schemas.loader import cdp_event_schema
 
@@ -49,20 +55,6 @@ __all__ = [
     "to_record",
 ]
 
-DecodeReason = Literal[
-    "empty",
-    "garbage",
-    "truncated",
-    "wrong_magic_byte",
-    "unknown_schema_id",
-    "incompatible_schema",
-    "unsupported_schema_type",
-    "not_json",
-    "not_an_object",
-]
-
-BUNDLED_NAME: Final = "tiktok_capi.CdpEvent"
-"""The full name of the bundled record: a writer schema of that name is one of its versions."""
 MAGIC_BYTE: Final = 0
 _HEADER_SIZE: Final = 5
 
@@ -72,26 +64,6 @@ _TYPED: Final = ("type", "event", "name", "messageId", "userId", "anonymousId", 
 _SECTIONS: Final = ("properties", "context", "traits", "integrations")
 _EXTRA: Final = "extra"
 _FIELDS: Final = frozenset(_TYPED + _SECTIONS)
-
-
-class DecodeError(Exception):
-    """A record cannot be decoded: dead-letter it.
-
-    ``reason`` is a low-cardinality code for metrics and headers; the message never contains
-    the record's content (it may hold PII).
-    """
-
-    def __init__(self, reason: DecodeReason, message: str) -> None:
-        super().__init__(message)
-        self.reason: DecodeReason = reason
-
-
-class RegistryUnavailable(Exception):
-    """The schema registry could not answer now (network, 5xx): back off and retry the record."""
-
-
-class EncodeError(ValueError):
-    """An event cannot be encoded (a value is not JSON-like, or a string is not valid UTF-8)."""
 
 
 class Decoder(Protocol):
@@ -107,7 +79,7 @@ class Decoder(Protocol):
         ...
 
 
-# -- the bundled schema ----------------------------------------------------------------------
+# --- the bundled schema ---------------------------------------------------------------------------
 @cache
 def bundled_schema() -> Any:
     """The bundled CDP event schema, parsed by fastavro (the reader schema)."""
@@ -121,7 +93,7 @@ def bundled_schema_text() -> str:
     return text
 
 
-# -- encoding --------------------------------------------------------------------------------
+# --- encoding -------------------------------------------------------------------------------------
 def _json_text(value: Any) -> str:
     try:
         return orjson.dumps(value).decode()
@@ -179,7 +151,7 @@ def encode_event_framed(event: Mapping[str, Any], schema_id: int) -> bytes:
     return frame(schema_id, encode_event(event))
 
 
-# -- decoding --------------------------------------------------------------------------------
+# --- decoding -------------------------------------------------------------------------------------
 def _from_record(record: Mapping[str, Any]) -> dict[str, Any]:
     event: dict[str, Any] = {}
     get = record.get

@@ -41,7 +41,7 @@ from uuid import UUID
 
 from fastavro import parse_schema
 
-from tiktok_capi.consumer.decode.codec import DecodeError
+from tiktok_capi.consumer.decode.errors import DecodeError
 from tiktok_capi.consumer.decode.fast import read_long
 
 __all__ = ["AvroReader", "full_name", "plain_values"]

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal, Self
 
-from tiktok_capi.consumer.decode.codec import DecodeError, RegistryUnavailable
+from tiktok_capi.consumer.decode.errors import DecodeError, RegistryUnavailable
 
 if TYPE_CHECKING:
     from tiktok_capi.consumer.config.settings import InputSettings

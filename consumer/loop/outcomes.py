@@ -6,8 +6,9 @@
       delivered ─▶ resolved
       invalid   ─▶ failure router: dead-letter (reason invalid_event)
       failed    ─▶ failure router: next retry tier (after the last one, the dead-letter topic)
-      held      ─▶ kept here; the destination is put on hold (the loop pauses consumption)
-    DestinationRecovered ─▶ the held events, in ``BATCH_SIZE`` batches, back to the loop
+      held      ─▶ kept here; the loop is told why (it pauses consumption and holds the
+                   destination)
+    release_held ─▶ the held events, in ``BATCH_SIZE`` batches, back to the loop
 
 Everything here runs on the poll loop. Nothing here commits, sends or pauses: resolving a record
 only lets the committer move past it, and the loop sends what this returns.
@@ -23,7 +24,6 @@ from concurrent.futures import Future
 import orjson
 
 from tiktok_capi.consumer.delivery.base import BatchOutcome, ErrorInfo
-from tiktok_capi.consumer.delivery.destination import Destination
 from tiktok_capi.consumer.failures.router import FailureRouter
 from tiktok_capi.consumer.failures.tiers import FailureInfo
 from tiktok_capi.consumer.loop.batcher import Batch
@@ -39,7 +39,6 @@ class Outcomes:
     """Turns delivery outcomes into resolutions, failure routes and held events.
 
     Args:
-        destination: the destination's state; put on hold when TikTok refuses the token/pixel.
         router: where invalid and failed events go.
         stats: counters for the connector's stats.
         batch_size: ``BATCH_SIZE``, for re-batching held events.
@@ -48,13 +47,11 @@ class Outcomes:
 
     def __init__(
         self,
-        destination: Destination,
         router: FailureRouter,
         stats: StatsRecorder,
         batch_size: int,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self._destination = destination
         self._router = router
         self._stats = stats
         self._batch_size = batch_size
@@ -79,11 +76,15 @@ class Outcomes:
             part.keep(lambda t: t.active)
         self._held = [part for part in self._held if part.events]
 
-    def on_delivered(self, batch: Batch, future: Future[BatchOutcome]) -> None:
+    def on_delivered(self, batch: Batch, future: Future[BatchOutcome]) -> ErrorInfo | None:
         """Resolve, dead-letter, retry or hold the events of ``batch`` by its outcome.
 
         Events of trackers retired meanwhile are ignored. A sender that raised (it promises
         not to) counts as a transient failure of the whole batch: nothing is lost.
+
+        Returns:
+            Why the destination refused the batch, when it did (events were held): the loop
+            then pauses consumption and puts the destination on hold.
         """
         try:
             outcome = future.result()
@@ -128,14 +129,11 @@ class Outcomes:
             held.extend(batch, outcome.held)
             held.keep(lambda t: t.active)
             self.hold(held)
-            self._destination.hold(
-                outcome.destination_down or ErrorInfo("auth", "destination refused the request")
-            )
+            return outcome.destination_down or ErrorInfo("auth", "destination refused the request")
+        return None
 
-    def on_recovered(self) -> list[Batch]:
-        """The probe succeeded: the held events in ``BATCH_SIZE`` batches, for the loop to send."""
-        if not self._destination.recovered():
-            return []
+    def release_held(self) -> list[Batch]:
+        """The held events in ``BATCH_SIZE`` batches, for the loop to send (it works again)."""
         held, self._held = self._held, []
         batches: list[Batch] = []
         merged: Batch | None = None

@@ -117,6 +117,8 @@ class Pipeline:
         limiter: the dead-letter limit.
         health: health facts for the HTTP port.
         stats: counters for the connector's stats.
+        clock: monotonic seconds for the steps' timers (backpressure, registry backoff,
+            commit interval); injected by tests.
     """
 
     def __init__(
@@ -131,8 +133,10 @@ class Pipeline:
         limiter: DlqLimiter,
         health: HealthState,
         stats: StatsRecorder,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._config = config
+        self._clock = clock
         self._tiers = tiers
         self._health = health
         self._stats = stats
@@ -152,14 +156,19 @@ class Pipeline:
         self._batcher = Batcher(config.batch_size, config.batch_linger_s)
         self._source = source_factory(self)
         self._committer = Committer(
-            self._source.commit, config.commit_interval_s, on_committed=stats.set_committed
+            self._source.commit,
+            config.commit_interval_s,
+            clock=clock,
+            on_committed=stats.set_committed,
         )
         self._router = FailureRouter(tiers, producer, limiter, stats, self._stop_destination)
-        self._flow = FlowControl(self._source, config.max_in_flight_events, stats)
-        self._intake = Intake(self._lanes, self._flow, self._batcher, self._router, stats)
-        self._outcomes = Outcomes(self._destination, self._router, stats, config.batch_size)
+        self._flow = FlowControl(self._source, config.max_in_flight_events, stats, clock)
+        self._intake = Intake(
+            self._lanes, self._flow, self._batcher, self._router, stats, clock=clock
+        )
+        self._outcomes = Outcomes(self._router, stats, config.batch_size)
 
-    # =========================================================================== public
+    # --- public -----------------------------------------------------------------------------------
     def request_stop(self, status: int = ExitStatus.OK) -> None:
         """Ask the loop to shut down gracefully (safe from any thread and signal handlers)."""
         if status != ExitStatus.OK:
@@ -189,13 +198,16 @@ class Pipeline:
             self._shutdown()
         return int(self._exit_status)
 
-    # =========================================================================== the loop
+    # --- the loop ---------------------------------------------------------------------------------
     def _iteration(self) -> None:
         self._health.tick()
         busy = bool(self._delivery.in_flight or self._decoding_chunks) or self._router.pending()
         timeout = _BUSY_TIMEOUT_S if busy else _IDLE_TIMEOUT_S
         if self._batcher.pending:
             timeout = min(timeout, self._config.batch_linger_s)
+        resume_at = self._source.next_timed_resume
+        if resume_at is not None:  # a retry tier partition becomes due: resume it on time
+            timeout = min(timeout, max(0.0, resume_at - self._clock()))
         in_flight = self._lanes.in_flight()
         if self._flow.held_back(in_flight):
             self._drain(wait_s=timeout)  # let results drain instead of fetching more
@@ -249,14 +261,14 @@ class Pipeline:
                 self._send(batch)
         elif isinstance(event, Delivered):
             self._delivery.done(event.batch)
-            self._outcomes.on_delivered(event.batch, event.future)
-            self._sync_destination()
+            refused = self._outcomes.on_delivered(event.batch, event.future)
+            if refused is not None and self._destination.running:
+                self._source.pause_all(DESTINATION)  # first: readiness never runs ahead
+                self._destination.hold(refused)
         elif isinstance(event, DestinationRecovered):
-            for batch in self._outcomes.on_recovered():
-                self._send(batch)
-            self._sync_destination()
+            self._recovered()
 
-    # ------------------------------------------------------------------ posting (any thread)
+    # --- posting (any thread) ---------------------------------------------------------------------
     def _post_decoded(self, chunk: Chunk, future: Future[list[Result]]) -> None:
         self._events.put(Decoded(chunk, future))
 
@@ -266,7 +278,7 @@ class Pipeline:
     def _post_recovered(self) -> None:
         self._events.put(DestinationRecovered())
 
-    # ------------------------------------------------------------------ doing (poll loop)
+    # --- doing (poll loop) ------------------------------------------------------------------------
     def _decode(self, chunk: Chunk) -> None:
         self._decoding_chunks.add(chunk)
         self._decoding.submit(chunk, self._post_decoded)
@@ -281,13 +293,14 @@ class Pipeline:
         links = record_links(batch.messages) if tracing_enabled() else ()
         self._delivery.submit(batch, batch.events, links)
 
-    def _sync_destination(self) -> None:
-        """Partitions stay paused while the destination is not running (decided here only)."""
-        paused = self._source.is_paused_for(DESTINATION)
-        if not self._destination.running and not paused:
-            self._source.pause_all(DESTINATION)
-        elif self._destination.running and paused:
-            self._source.resume_all(DESTINATION)
+    def _recovered(self) -> None:
+        """The probe succeeded: resume, then report running, then send the held events."""
+        if self._destination.state is not DestinationState.PAUSED_AUTH:
+            return  # stopped meanwhile
+        self._source.resume_all(DESTINATION)
+        self._destination.recovered()
+        for batch in self._outcomes.release_held():
+            self._send(batch)
 
     def _stop_destination(self, reason: str) -> None:
         if self._destination.state is DestinationState.STOPPED:
@@ -297,7 +310,7 @@ class Pipeline:
         self._destination.stop(reason)
         self.request_stop(ExitStatus.STOPPED)
 
-    # =========================================================================== rebalancing
+    # --- rebalancing ------------------------------------------------------------------------------
     def on_assigned(self, partitions: Sequence[PartitionKey]) -> None:
         """New partitions: a fresh tracker (assignment generation) for each."""
         for key in partitions:
@@ -338,7 +351,7 @@ class Pipeline:
             self._router.poll()
         self._router.flush(max(0.0, min(5.0, deadline - time.monotonic())))
 
-    # =========================================================================== shutdown
+    # --- shutdown ---------------------------------------------------------------------------------
     def _shutdown(self) -> None:
         """Stop fetching, drain in-flight work within the grace period, commit, leave."""
         self._shutting_down = True

@@ -41,7 +41,7 @@ __all__ = [
 METER_NAME: Final = "tiktok_capi"
 _meter = metrics.get_meter(METER_NAME)
 
-# --- Kafka side -------------------------------------------------------------------------------
+# --- Kafka side -----------------------------------------------------------------------------------
 RECORDS_CONSUMED: Final = _meter.create_counter(
     "tiktok_capi.records.consumed",
     unit="{record}",
@@ -76,7 +76,7 @@ IN_FLIGHT_EVENTS: Final = _meter.create_up_down_counter(
     description="Records consumed and not yet resolved (bounded by MAX_IN_FLIGHT_EVENTS).",
 )
 
-# --- Mapping ----------------------------------------------------------------------------------
+# --- Mapping --------------------------------------------------------------------------------------
 EVENTS_MAPPED: Final = _meter.create_counter(
     "tiktok_capi.events.mapped",
     unit="{event}",
@@ -88,7 +88,7 @@ EVENTS_SKIPPED: Final = _meter.create_counter(
     description="Events skipped by the mapping (offset committed). Attributes: reason.",
 )
 
-# --- Outcomes ---------------------------------------------------------------------------------
+# --- Outcomes -------------------------------------------------------------------------------------
 EVENTS_DELIVERED: Final = _meter.create_counter(
     "tiktok_capi.events.delivered",
     unit="{event}",
@@ -113,7 +113,7 @@ WRITES_FAILED: Final = _meter.create_counter(
     "dead_letter), code (librdkafka error name).",
 )
 
-# --- TikTok requests --------------------------------------------------------------------------
+# --- TikTok requests ------------------------------------------------------------------------------
 REQUESTS: Final = _meter.create_counter(
     "tiktok_capi.requests",
     unit="{request}",
@@ -147,7 +147,7 @@ THROTTLE_WAIT_DURATION: Final = _meter.create_counter(
     description="Total time requests spent waiting. Attributes: cause (rate_limit, backoff).",
 )
 
-# --- Destination ------------------------------------------------------------------------------
+# --- Destination ----------------------------------------------------------------------------------
 DESTINATION_STATE: Final = _meter.create_gauge(
     "tiktok_capi.destination.state",
     unit="1",
