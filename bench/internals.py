@@ -38,8 +38,8 @@ from tiktok_capi.consumer.decode.transform import (
     make_transformer,
     mapping_settings,
 )
-from tiktok_capi.consumer.demo import thirdparty
 from tiktok_capi.consumer.delivery.sender import envelope
+from tiktok_capi.consumer.demo import thirdparty
 from tiktok_capi.consumer.demo.broker import EmbeddedBroker, free_port
 from tiktok_capi.consumer.demo.storefront import generate
 from tiktok_capi.consumer.kafka.produce import produce_waiting

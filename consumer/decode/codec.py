@@ -55,6 +55,8 @@ __all__ = [
     "to_record",
 ]
 
+BUNDLED_NAME: Final = "tiktok_capi.CdpEvent"
+"""The full name of the bundled record: a writer schema of that name is one of its versions."""
 MAGIC_BYTE: Final = 0
 _HEADER_SIZE: Final = 5
 
