@@ -57,6 +57,8 @@ _MAX_BLOCKS: Final = 8
 _MAX_INDENT: Final = 24
 # An array block cannot hold more items than bytes are left (plus slack for zero-byte items).
 _ZERO_SIZE_SLACK: Final = 4096
+# Union indexes below 64 are one varint byte (zigzag 2 * index < 0x80).
+_ONE_BYTE_UNION: Final = 64
 
 
 class _Bad(Exception):
@@ -304,7 +306,12 @@ class _Generator:
         store_null: Callable[[int], None],
     ) -> None:
         raw = f.local("u")
-        self.varint(f, indent, raw)
+        if len(branches) <= _ONE_BYTE_UNION:
+            # Every branch index fits the varint's first byte: a longer one is a bad index.
+            f.emit(indent, f"{raw} = data[pos]")
+            f.emit(indent, "pos += 1")
+        else:
+            self.varint(f, indent, raw)
         for index, branch in enumerate(branches):
             f.emit(indent, f"{'if' if index == 0 else 'elif'} {raw} == {2 * index}:")
             before = len(f.lines)
