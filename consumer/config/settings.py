@@ -22,9 +22,9 @@ Any librdkafka property can be passed as ``KAFKA_<PROPERTY>`` with dots written 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, TypeVar
 
 from tiktok_capi.consumer.config.options import Option, load_section, option, options_of
 from tiktok_capi.consumer.config.values import (
@@ -60,6 +60,8 @@ __all__ = [
     "load_settings",
     "parse_duration",
 ]
+
+T = TypeVar("T")
 
 _SECRET_KEY = re.compile(r"password|secret|token|key|jaas|credential", re.IGNORECASE)
 
@@ -549,17 +551,22 @@ def _raise(problems: list[str]) -> None:
         raise ConfigError("\n".join(problems))
 
 
+def _one(read: Callable[[Mapping[str, str], list[str]], T | None], env: Mapping[str, str]) -> T:
+    """One section read by ``read``, or :class:`ConfigError` with every problem it found."""
+    problems: list[str] = []
+    section = read(env, problems)
+    _raise(problems)
+    assert section is not None
+    return section
+
+
 def load_kafka_settings(env: Mapping[str, str]) -> KafkaSettings:
     """Read and validate the Kafka section alone (commands that never talk to TikTok).
 
     Raises:
         ConfigError: one line per missing or invalid variable, each naming it; never a secret.
     """
-    problems: list[str] = []
-    kafka = _kafka(env, problems)
-    _raise(problems)
-    assert kafka is not None
-    return kafka
+    return _one(_kafka, env)
 
 
 def load_input_settings(env: Mapping[str, str]) -> InputSettings:
@@ -568,11 +575,7 @@ def load_input_settings(env: Mapping[str, str]) -> InputSettings:
     Raises:
         ConfigError: one line per missing or invalid variable, each naming it; never a secret.
     """
-    problems: list[str] = []
-    inputs = _inputs(env, problems)
-    _raise(problems)
-    assert inputs is not None
-    return inputs
+    return _one(_inputs, env)
 
 
 def load_settings(env: Mapping[str, str]) -> Settings:

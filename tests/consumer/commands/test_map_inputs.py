@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 
 from tests.fixtures.broker import BrokerHelper
 from tests.fixtures.registry import FakeSchemaRegistry
-from tiktok_capi.consumer.cli import main
+from tests.mapping.test_map_command import _run as run_map
 from tiktok_capi.consumer.decode.codec import frame
 from tiktok_capi.consumer.demo import thirdparty
 from tiktok_capi.consumer.demo.storefront import generate
@@ -41,10 +40,7 @@ def _run(
 ) -> tuple[int, list[Any], str]:
     for name in ("SOURCE_FIELDS_FILE", "VALUE_FORMAT", "AVRO_SCHEMA_FILE", "EVENT_MAP_FILE"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
-    status = main(["map", *args])
-    out, err = capsysbinary.readouterr()
-    return status, [orjson.loads(line) for line in out.splitlines()], err.decode()
+    return run_map(capsysbinary, monkeypatch, args, stdin)
 
 
 def _same(got: list[Any], expected: list[Any]) -> None:
