@@ -3,32 +3,27 @@
 The ceiling is measured for each :data:`FORMATS` entry. An entry names its decoder:
 
 - ``decoder=None``: the connector's own decoder, exactly as ``tiktok-capi run`` configures it
-  (today: plain Avro with the bundled schema, ``consumer/decode/codec.py``);
-- otherwise a **stand-in**, labelled as such, for a format the connector does not read yet
-  (issue 11 adds a user's nested Avro schema and JSON values). When it does, replace the
-  stand-in's ``decoder`` by ``None`` and the connector's settings for that format in ``env``:
-  the measurement and the report stay as they are.
-
-Stand-ins do the same mapping and encoding; only the decode step differs:
-
-- ``nested_avro``: fastavro's generic ``schemaless_reader`` with a parsed writer schema shaped
-  like a user's (records for ``context``, ``page``, ``traits``, ``address``, an array of product
-  records, unions with null for optional fields) — the honest cost of decoding such records
-  without a hand-written reader;
-- ``json``: ``orjson.loads`` of the event's JSON text.
+  with the entry's ``env``: plain Avro with the bundled schema; plain Avro of a user's nested
+  schema (``AVRO_SCHEMA_FILE``: records for ``context``, ``page``, ``traits``, ``address``, an
+  array of product records, unions with null for optional fields), read by the reader the
+  connector generates for that schema (``consumer/decode/generic.py``); Segment JSON
+  (``VALUE_FORMAT=json``, orjson);
+- otherwise a **stand-in**, labelled as such, for a format the connector does not read.
 """
 
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import orjson
-from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from fastavro import parse_schema, schemaless_writer
 
-from bench.internals import encode_event
+from bench.internals import ROOT, encode_event
 
 __all__ = ["FORMATS", "Format", "nested_schema"]
 
@@ -145,49 +140,36 @@ def nested_schema() -> dict[str, Any]:
     }  # fmt: skip
 
 
-class _NestedAvro:
-    """Stand-in decoder: generic fastavro decode with the parsed writer schema."""
-
-    schema = parse_schema(nested_schema())
-
-    @classmethod
-    def encode(cls, event: Mapping[str, Any]) -> bytes:
-        buffer = io.BytesIO()
-        schemaless_writer(buffer, cls.schema, dict(event))
-        return buffer.getvalue()
-
-    def decode(self, value: bytes | None) -> dict[str, Any]:
-        record = schemaless_reader(io.BytesIO(value or b""), self.schema, None)
-        assert isinstance(record, dict)
-        return record
+_NESTED = parse_schema(nested_schema())
 
 
-class _Json:
-    """Stand-in decoder: JSON text with orjson."""
+def _nested_avro(event: Mapping[str, Any]) -> bytes:
+    buffer = io.BytesIO()
+    schemaless_writer(buffer, _NESTED, dict(event))
+    return buffer.getvalue()
 
-    @staticmethod
-    def encode(event: Mapping[str, Any]) -> bytes:
-        return orjson.dumps(event)
 
-    def decode(self, value: bytes | None) -> dict[str, Any]:
-        event: dict[str, Any] = orjson.loads(value or b"{}")
-        return event
+@cache
+def nested_schema_file() -> str:
+    """The nested schema written where ``AVRO_SCHEMA_FILE`` can name it (under .build/)."""
+    path = ROOT / ".build" / "bench" / "nested-storefront.avsc"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(nested_schema()), encoding="utf-8")
+    return str(path)
 
 
 FORMATS: tuple[Format, ...] = (
     Format("bundled_avro", "Avro, bundled layout (the connector's decoder)", encode_event),
     Format(
         "nested_avro",
-        "Avro, a user's nested schema (stand-in: fastavro schemaless_reader)",
-        _NestedAvro.encode,
-        _NestedAvro,
-        "until issue 11: generic fastavro decode of a nested writer schema + the same mapping",
+        "Avro, a user's nested schema (AVRO_SCHEMA_FILE, generated reader)",
+        _nested_avro,
+        env={"AVRO_SCHEMA_FILE": nested_schema_file()},
     ),
     Format(
         "json",
-        "JSON values (stand-in: orjson.loads)",
-        _Json.encode,
-        _Json,
-        "until issue 11: orjson.loads + the same mapping",
+        "JSON values (VALUE_FORMAT=json, orjson)",
+        orjson.dumps,
+        env={"VALUE_FORMAT": "json"},
     ),
 )

@@ -24,16 +24,22 @@ from typing import Any
 from tiktok_capi.consumer.config.settings import OPTIONS, load_settings
 from tiktok_capi.consumer.decode.codec import (
     BundledDecoder,
-    RegistryDecoder,
     bundled_schema_text,
     encode_event,
     encode_event_framed,
     frame,
-    make_decoder,
     to_record,
 )
-from tiktok_capi.consumer.decode.transform import MAPPED, Transformer, mapping_settings
+from tiktok_capi.consumer.decode.formats import RecordDecoder
+from tiktok_capi.consumer.decode.registry import RegisteredWriter
+from tiktok_capi.consumer.decode.transform import (
+    MAPPED,
+    Transformer,
+    make_transformer,
+    mapping_settings,
+)
 from tiktok_capi.consumer.delivery.sender import envelope
+from tiktok_capi.consumer.demo import thirdparty
 from tiktok_capi.consumer.demo.broker import EmbeddedBroker, free_port
 from tiktok_capi.consumer.demo.storefront import generate
 from tiktok_capi.consumer.kafka.produce import produce_waiting
@@ -59,7 +65,8 @@ __all__ = [
     "EmulatorConfig",
     "Mapped",
     "MappingSettings",
-    "RegistryDecoder",
+    "RecordDecoder",
+    "RegisteredWriter",
     "build_name",
     "bundled_schema_text",
     "cdp_event_schema",
@@ -79,6 +86,7 @@ __all__ = [
     "mapping_user",
     "produce_waiting",
     "sample_events",
+    "thirdparty",
     "to_record",
     "tuned_for_serving",
 ]
@@ -173,8 +181,10 @@ def ceiling_step(env: Mapping[str, str], decoder: Any | None = None) -> CeilingS
             (a stand-in for a value format the connector does not read yet).
     """
     settings = load_settings(env)
-    transformer = Transformer(
-        decoder or make_decoder(settings.kafka), mapping_settings(settings.mapping)
+    transformer = (
+        Transformer(decoder, mapping_settings(settings.mapping))
+        if decoder is not None
+        else make_transformer(settings)
     )
     head, tail = envelope(settings.tiktok)
     return CeilingStep(transformer.run, head, tail)

@@ -21,9 +21,9 @@ from typing import Any, Final, get_args
 
 from tiktok_capi.consumer.config.kafka import admin_config, consumer_config, producer_config
 from tiktok_capi.consumer.config.settings import Settings
-from tiktok_capi.consumer.decode.codec import DecodeReason, make_decoder
+from tiktok_capi.consumer.decode.errors import DecodeReason
 from tiktok_capi.consumer.decode.pool import Decoding, make_decoding
-from tiktok_capi.consumer.decode.transform import Transformer, mapping_settings
+from tiktok_capi.consumer.decode.transform import Transformer, make_transformer
 from tiktok_capi.consumer.delivery.base import ErrorClass, Sender
 from tiktok_capi.consumer.failures.limit import DlqLimiter
 from tiktok_capi.consumer.failures.ownership import check_retry_topics
@@ -92,10 +92,10 @@ class Connector:
             mapping.EventMapError: the event-map file is missing or invalid.
         """
         if self._transformer is None:
-            settings = self.settings
-            mapping = mapping_settings(settings.mapping)
-            self._event_names = frozenset(rule.event for rule in mapping.event_map.values())
-            self._transformer = Transformer(make_decoder(settings.kafka), mapping)
+            transformer = make_transformer(self.settings)
+            event_map = transformer.mapping.event_map
+            self._event_names = frozenset(rule.event for rule in event_map.values())
+            self._transformer = transformer
 
     def prime_metrics(self) -> None:
         """Put every metric on `/metrics` at zero (after telemetry is set up; idempotent)."""
@@ -121,6 +121,10 @@ class Connector:
             tiktok_capi.consumer.failures.ownership.ForeignRecordsError: the retry topics hold
                 records another consumer group wrote.
             mapping.EventMapError: the event-map file is invalid.
+            tiktok_capi.consumer.config.files.InputFileError: SOURCE_FIELDS_FILE or
+                AVRO_SCHEMA_FILE cannot be used.
+            tiktok_capi.consumer.decode.registry.RegistryConfigError: the registry options do
+                not go together, or its client refused them (e.g. an unreadable certificate).
         """
         settings = self.settings
         tiers = RetryTiers.from_settings(settings.kafka)

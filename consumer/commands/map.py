@@ -1,11 +1,18 @@
-"""`tiktok-capi map` — dry-run the mapping: Segment-spec JSON lines in, TikTok events out.
+"""`tiktok-capi map` — dry-run the mapping: events in (a file or a topic), TikTok events out.
 
-For every non-blank input line, one output line: the TikTok event object exactly as it would
-appear in the request's ``data`` array, or ``null`` when the event is skipped (not a TikTok
-event) or the line is not a JSON object. Bad lines are reported on stderr by line number
-(never their content, which may hold PII) and make the exit status 1. Exit status 2 means the
-configuration (event map, phone region, destination names, consent, input file) is unusable.
-Every option defaults to the environment variable the connector reads, parsed the same way.
+Inputs (:mod:`.map_inputs`): Segment JSON lines (``--format json``, the default for files); with
+``--format avro`` an Avro object container file, or with ``--schema FILE`` lines in Avro's JSON
+encoding; with ``--from-topic T`` the first ``--limit`` records of a Kafka topic, decoded exactly
+as the connector decodes them (VALUE_FORMAT, AVRO_SCHEMA_FILE, SCHEMA_REGISTRY_*). The field
+paths of ``--fields`` (``SOURCE_FIELDS_FILE``) apply before the mapping, as in the connector.
+
+For every input item, one output line: the TikTok event object exactly as it would appear in
+the request's ``data`` array, or ``null`` when the event is skipped (not a TikTok event) or the
+item is not an event. Bad items are reported on stderr by where they are (line number, record
+number, partition and offset; never their content, which may hold PII) and make the exit status
+1. Exit status 2 means the configuration (event map, field paths, schema, phone region,
+destination names, consent, input file, broker) is unusable. Every option defaults to the
+environment variable the connector reads, parsed the same way.
 """
 
 from __future__ import annotations
@@ -14,19 +21,27 @@ import argparse
 import os
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tiktok_capi.mapping import MappingSettings
+    from tiktok_capi.mapping.fieldpaths import FieldPaths
 
 _DESCRIPTION = """\
-Read CDP (Segment-spec) events as JSON lines from FILE (or stdin) and write, for each
-non-blank line, the TikTok Events API event it maps to -- exactly as it would appear in the
-request's `data` array -- or `null` when the event is skipped or the line is not a JSON
-object. Nothing is sent anywhere: use it to check a mapping before going live.
+Read CDP (Segment-spec) events and write, for each, the TikTok Events API event it maps to --
+exactly as it would appear in the request's `data` array -- or `null` when the event is skipped
+or the input is not an event. Nothing is sent anywhere: use it to check a mapping before going
+live, on your own records.
 
-Exit status: 0 all lines read; 1 some line was not a JSON object (reported on stderr with its
-line number); 2 invalid configuration (event map, phone region, consent) or unreadable FILE.
+Inputs: JSON lines from FILE (or stdin); --format avro: an Avro object container file, or with
+--schema FILE lines in Avro's JSON encoding (as kafka-avro-console-consumer prints them);
+--from-topic T: the first --limit records of a Kafka topic (KAFKA_BOOTSTRAP_SERVERS), decoded as
+the connector decodes them (VALUE_FORMAT, AVRO_SCHEMA_FILE, SCHEMA_REGISTRY_URL, ...); nothing
+is committed. --fields FILE (SOURCE_FIELDS_FILE) maps your field names to Segment's first.
+
+Exit status: 0 every input read; 1 some input was not an event (reported on stderr by line,
+record or offset); 2 invalid configuration or unreadable input.
 """
 
 
@@ -54,6 +69,42 @@ def register(subparsers: Any) -> None:
         nargs="?",
         default="-",
         help="JSON lines of CDP events; '-' or absent: stdin",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("json", "avro"),
+        default=None,
+        help="what FILE (or the topic's values) holds: Segment JSON lines, or Avro. Default: "
+        "json for files; $VALUE_FORMAT (else avro) for --from-topic",
+    )
+    parser.add_argument(
+        "--schema",
+        metavar="FILE",
+        default=None,
+        help="Avro writer schema (.avsc): with --format avro, FILE holds records in Avro's JSON "
+        "encoding, one a line; with --from-topic, the schema of plain Avro values. Default: "
+        "$AVRO_SCHEMA_FILE for --from-topic",
+    )
+    parser.add_argument(
+        "--fields",
+        metavar="FILE",
+        default=os.environ.get("SOURCE_FIELDS_FILE") or None,
+        help="field paths (JSON or YAML) from Segment names to yours (docs/inputs.md). "
+        "Default: $SOURCE_FIELDS_FILE",
+    )
+    parser.add_argument(
+        "--from-topic",
+        metavar="T",
+        default=None,
+        help="read records from Kafka topic T instead of FILE (from the start of every "
+        "partition; no group is joined, nothing is committed)",
+    )
+    parser.add_argument(
+        "--limit",
+        metavar="N",
+        type=int,
+        default=100,
+        help="with --from-topic: how many records to read at most (default %(default)s)",
     )
     parser.add_argument(
         "--pixel-code",
@@ -146,6 +197,7 @@ def _switches(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from tiktok_capi.consumer.config.files import InputFileError, load_source_fields
     from tiktok_capi.mapping import EventMapError, MappingSettings, load_event_map
 
     try:
@@ -168,17 +220,29 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         _error(f"--phone-region: {exc}")
         return 2
+    try:
+        paths = load_source_fields(args.fields, "--fields") if args.fields else None
+    except InputFileError as exc:
+        _error(str(exc))
+        return 2
+
+    from tiktok_capi.consumer.commands.map_inputs import InputError
 
     try:
+        if args.from_topic:
+            return _map_topic(args, settings, paths)
         if args.file == "-":
-            return _map_lines(sys.stdin.buffer, settings, args)
+            return _map_stream(sys.stdin.buffer, settings, paths, args)
         try:
             stream = open(args.file, "rb")  # noqa: SIM115 - closed below
         except OSError as exc:
             _error(f"cannot read {args.file}: {exc.strerror}")
             return 2
         with stream:
-            return _map_lines(stream, settings, args)
+            return _map_stream(stream, settings, paths, args)
+    except InputError as exc:
+        _error(str(exc))
+        return 2
     except BrokenPipeError:
         # The reader went away (`... | head`): stop quietly, as other Unix filters do.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -186,51 +250,95 @@ def _run(args: argparse.Namespace) -> int:
         return 1
 
 
-def _decode(line: bytes) -> tuple[object, str | None]:
-    """The JSON value of ``line``, or an error message that does not echo the line."""
-    import json
+def _map_stream(
+    stream: IO[bytes], settings: MappingSettings, paths: FieldPaths | None, args: argparse.Namespace
+) -> int:
+    from tiktok_capi.consumer.commands import map_inputs
+    from tiktok_capi.consumer.config.files import InputFileError, load_avro_schema
 
-    import orjson
+    if (args.format or "json") == "json":
+        if args.schema:
+            _error("--schema needs --format avro (or --from-topic)")
+            return 2
+        return _map_items(map_inputs.json_lines(stream), settings, paths, args)
+    if args.schema:
+        try:
+            schema = load_avro_schema(args.schema, "--schema")
+        except InputFileError as exc:
+            _error(str(exc))
+            return 2
+        return _map_items(map_inputs.avro_json_lines(stream, schema), settings, paths, args)
+    return _map_items(map_inputs.avro_file(stream), settings, paths, args)
 
+
+def _map_topic(
+    args: argparse.Namespace, settings: MappingSettings, paths: FieldPaths | None
+) -> int:
+    import dataclasses
+
+    from tiktok_capi.consumer.commands import map_inputs
+    from tiktok_capi.consumer.config.files import InputFileError
+    from tiktok_capi.consumer.config.settings import (
+        ConfigError,
+        load_input_settings,
+        load_kafka_settings,
+    )
+    from tiktok_capi.consumer.decode.registry import RegistryConfigError
+
+    if args.limit < 1:
+        _error("--limit must be at least 1")
+        return 2
     try:
-        return orjson.loads(line), None
-    except orjson.JSONDecodeError as exc:
-        error = f"not valid JSON: {exc.msg} (column {exc.colno})"
-    try:  # what orjson refuses but Python's json accepts (e.g. NaN)
-        return json.loads(line), None
-    except (ValueError, RecursionError):
-        return None, error
+        kafka = load_kafka_settings(os.environ)
+        inputs = load_input_settings(os.environ)
+    except ConfigError as exc:
+        for problem in str(exc).splitlines():
+            _error(f"configuration error: {problem}")
+        return 2
+    overrides: dict[str, Any] = {}
+    if args.format:
+        overrides["value_format"] = args.format
+    if args.schema:
+        overrides["avro_schema_file"] = args.schema
+    inputs = dataclasses.replace(inputs, **overrides)
+    try:
+        items = map_inputs.topic(kafka, inputs, args.from_topic, args.limit)
+        return _map_items(items, settings, paths, args)
+    except (InputFileError, RegistryConfigError) as exc:
+        _error(str(exc))
+        return 2
 
 
-def _map_lines(stream: IO[bytes], settings: MappingSettings, args: argparse.Namespace) -> int:
-    """Map every line of ``stream`` to stdout; the exit status (0, or 1 if a line was bad)."""
+def _map_items(
+    items: Iterator[tuple[str, dict[str, Any] | None, str | None]],
+    settings: MappingSettings,
+    paths: FieldPaths | None,
+    args: argparse.Namespace,
+) -> int:
+    """Map every item to stdout; the exit status (0, or 1 if an item was not an event)."""
     import time
 
     import orjson
 
     from tiktok_capi.mapping import Mapped, map_event
-    from tiktok_capi.mapping.values import kind
+    from tiktok_capi.mapping.fieldpaths import remap
 
     verbose: bool = args.verbose
 
     out = sys.stdout.buffer
     status = 0
     counts: Counter[str] = Counter()
-    for number, line in enumerate(stream, start=1):
-        if not line.strip():
-            continue
-        value, error = _decode(line)
-        if error is None and not isinstance(value, dict):
-            error = f"not a JSON object (got {kind(value)})"
-        if error is not None:
-            _error(f"line {number}: {error}")
+    for label, event, error in items:
+        if event is None:
+            _error(f"{label}: {error}")
             out.write(b"null\n")
             out.flush()
-            counts["invalid lines"] += 1
+            counts["invalid lines" if label.startswith("line") else "invalid records"] += 1
             status = 1
             continue
-        assert isinstance(value, dict)
-        result = map_event(value, settings, time.time())
+        if paths is not None:
+            event = remap(event, paths)
+        result = map_event(event, settings, time.time())
         encoded = b"null"
         if isinstance(result, Mapped):
             encoded = orjson.dumps(result.event)
@@ -239,10 +347,10 @@ def _map_lines(stream: IO[bytes], settings: MappingSettings, args: argparse.Name
             counts[f"skipped: {result.reason}"] += 1
             if verbose:
                 detail = f" ({result.detail})" if result.detail else ""
-                _error(f"line {number}: skipped: {result.reason}{detail}")
+                _error(f"{label}: skipped: {result.reason}{detail}")
         if verbose:
             for note in result.notes:
-                _error(f"line {number}: note: {note}")
+                _error(f"{label}: note: {note}")
         out.write(encoded + b"\n")
         out.flush()
     if verbose:

@@ -281,15 +281,21 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _register(url: str, subject: str) -> int | None:
-    from tiktok_capi.consumer.config.settings import SecretStr
+    from tiktok_capi.consumer.config.settings import ConfigError, load_input_settings
     from tiktok_capi.consumer.decode.codec import RegistryUnavailable, bundled_schema_text
-    from tiktok_capi.consumer.decode.registry import SchemaRegistryClient, SchemaRejected
+    from tiktok_capi.consumer.decode.registry import (
+        RegistryConfigError,
+        SchemaRegistry,
+        SchemaRejected,
+    )
 
-    user_info = os.environ.get("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO")
-    auth = SecretStr(user_info) if user_info else None
-    try:
-        with SchemaRegistryClient(url, auth=auth) as client:
-            schema_id = client.register(subject, bundled_schema_text())
+    try:  # the same SCHEMA_REGISTRY_* credentials and TLS settings as the connector
+        inputs = load_input_settings({**os.environ, "SCHEMA_REGISTRY_URL": url})
+        with SchemaRegistry.from_settings(inputs) as registry:
+            schema_id = registry.register(subject, bundled_schema_text())
+    except (ConfigError, RegistryConfigError) as exc:
+        print(f"produce: {exc}", file=sys.stderr)
+        return None
     except (RegistryUnavailable, SchemaRejected) as exc:
         print(f"produce: schema registration failed: {exc}", file=sys.stderr)
         return None

@@ -76,8 +76,8 @@ def serve(settings: Any) -> int:
         process.log_level, process.log_format, repeat_interval_s=process.log_repeat_interval_s
     )
     logs.register_secret(settings.tiktok.access_token.get_secret_value())
-    if settings.kafka.schema_registry_auth is not None:
-        logs.register_secret(settings.kafka.schema_registry_auth.get_secret_value())
+    for value in settings.inputs.secrets():  # the schema registry's credentials
+        logs.register_secret(value)
     redacted = settings.kafka.redacted_properties()
     for key, value in settings.kafka.properties.items():
         if redacted[key] != value:  # a secret-looking property (password, key, ...)
@@ -103,6 +103,8 @@ def _serve(settings: Any, connector: Any) -> int:
 
     from confluent_kafka import KafkaException
 
+    from tiktok_capi.consumer.config.files import InputFileError
+    from tiktok_capi.consumer.decode.registry import RegistryConfigError
     from tiktok_capi.consumer.failures.ownership import ForeignRecordsError
     from tiktok_capi.consumer.kafka.topics import TopicSetupError
     from tiktok_capi.consumer.telemetry import setup as telemetry
@@ -114,6 +116,9 @@ def _serve(settings: Any, connector: Any) -> int:
         connector.prepare()  # configuration errors before the health port opens
     except EventMapError as exc:
         print(f"tiktok-capi run: configuration error: EVENT_MAP_FILE: {exc}", file=sys.stderr)
+        return ExitStatus.USAGE
+    except (InputFileError, RegistryConfigError) as exc:  # they name their variable
+        print(f"tiktok-capi run: configuration error: {exc}", file=sys.stderr)
         return ExitStatus.USAGE
     handle = telemetry.setup(settings.process)
     connector.prime_metrics()  # every metric at zero before the first scrape

@@ -14,7 +14,8 @@ from tiktok_capi.consumer.config.settings import OPTIONS
 __all__ = ["render_reference"]
 
 _TITLES: Final = {
-    "kafka": "Kafka: cluster, group, topics, retry tiers, registry",
+    "kafka": "Kafka: cluster, group, topics, retry tiers",
+    "inputs": "Inputs: value formats, a pinned schema, the Schema Registry",
     "tiktok": "TikTok: the destination",
     "mapping": "Mapping: what is sent",
     "process": "Process: workers, memory, health, logs",

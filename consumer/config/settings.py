@@ -1,9 +1,10 @@
 """Typed configuration of `tiktok-capi`, read once from the environment, a section per boundary.
 
-:class:`Settings` has four sections, each a frozen dataclass whose fields declare their
+:class:`Settings` has five sections, each a frozen dataclass whose fields declare their
 environment variable, parser, default and meaning once (:func:`~.options.option`):
 
-- :class:`KafkaSettings` (``settings.kafka``): the cluster, group, topics, retry tiers, registry;
+- :class:`KafkaSettings` (``settings.kafka``): the cluster, group, topics, retry tiers;
+- :class:`InputSettings` (``settings.inputs``): value formats, a pinned schema, the registry;
 - :class:`TikTokSettings` (``settings.tiktok``): the destination: token, pixel, batching, HTTP;
 - :class:`MappingOptions` (``settings.mapping``): what the mapping sends (event map, consent);
 - :class:`ProcessSettings` (``settings.process``): workers, memory bound, health port, logs.
@@ -25,9 +26,9 @@ properties and are ignored.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, TypeVar
 
 from tiktok_capi.consumer.config.librdkafka import property_problem
 from tiktok_capi.consumer.config.options import Option, load_section, option, options_of
@@ -51,6 +52,7 @@ from tiktok_capi.consumer.config.values import (
 __all__ = [
     "OPTIONS",
     "ConfigError",
+    "InputSettings",
     "KafkaSettings",
     "MappingOptions",
     "Option",
@@ -58,6 +60,7 @@ __all__ = [
     "SecretStr",
     "Settings",
     "TikTokSettings",
+    "load_input_settings",
     "load_kafka_settings",
     "load_settings",
     "parse_duration",
@@ -65,12 +68,14 @@ __all__ = [
 ]
 
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+T = TypeVar("T")
+
 _SECRET_KEY = re.compile(r"password|secret|token|key|jaas|credential", re.IGNORECASE)
 
 
 @dataclass(frozen=True, kw_only=True)
 class KafkaSettings:
-    """The Kafka side: cluster, consumer group, topics, retry tiers, dead letters, registry."""
+    """The Kafka side: cluster, consumer group, topics, retry tiers, dead letters."""
 
     bootstrap_servers: str = option(
         "KAFKA_BOOTSTRAP_SERVERS",
@@ -87,7 +92,7 @@ class KafkaSettings:
     source_topic: str = option(
         "SOURCE_TOPIC",
         text,
-        "Topic of Avro-encoded CDP (Segment-spec) events.",
+        "Topic of CDP (Segment-spec) events (formats: VALUE_FORMAT).",
         "cdp-events",
     )
     retry_topic: str = option(
@@ -131,19 +136,6 @@ class KafkaSettings:
         "insurance against a bad deploy dead-lettering the stream (0 = no limit).",
         "0",
     )
-    schema_registry_url: str | None = option(
-        "SCHEMA_REGISTRY_URL",
-        url,
-        "Confluent-compatible Schema Registry. When set, values are in the Confluent wire "
-        "format (magic byte 0 + 4-byte schema id); when unset, plain Avro binary written with "
-        "the bundled schema.",
-    )
-    schema_registry_auth: SecretStr | None = option(
-        "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO",
-        secret,
-        "`user:password` for the Schema Registry's basic auth (secret).",
-        secret=True,
-    )
     properties: Mapping[str, str] = field(default_factory=dict)
     """Extra librdkafka properties from ``KAFKA_*`` variables (dotted keys)."""
 
@@ -162,6 +154,127 @@ class KafkaSettings:
         return {
             k: ("**********" if _SECRET_KEY.search(k) else v) for k, v in self.properties.items()
         }
+
+
+@dataclass(frozen=True, kw_only=True)
+class InputSettings:
+    """What the source topic holds: the value format, a pinned schema, the Schema Registry.
+
+    The registry options are named after the Confluent client's properties
+    (``SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO`` is ``basic.auth.user.info``); docs/inputs.md.
+    """
+
+    value_format: str = option(
+        "VALUE_FORMAT",
+        choice("avro", "json"),
+        "What the values of the source topic are: `avro` (Avro; Confluent-framed with "
+        "SCHEMA_REGISTRY_URL, else plain Avro of AVRO_SCHEMA_FILE or the bundled schema) or "
+        "`json` (Segment JSON objects; Confluent-framed JSON Schema values too with "
+        "SCHEMA_REGISTRY_URL). Records are told apart one by one: a Confluent-framed value "
+        "always reads with its registry schema (docs/inputs.md).",
+        "avro",
+    )
+    avro_schema_file: str | None = option(
+        "AVRO_SCHEMA_FILE",
+        text,
+        "Writer schema (`.avsc`) of plain (unframed) Avro values, for a pipeline that pins "
+        "its schema; default: the bundled `tiktok_capi.CdpEvent` schema. Checked at start.",
+    )
+    schema_registry_url: str | None = option(
+        "SCHEMA_REGISTRY_URL",
+        url,
+        "Confluent-compatible Schema Registry (comma-separated URLs are tried in turn). When "
+        "set, Confluent-framed values (magic byte 0 + 4-byte schema id) decode with the "
+        "writer schema registered under their id.",
+    )
+    schema_registry_auth: SecretStr | None = option(
+        "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO",
+        secret,
+        "`user:password` for the Schema Registry's basic auth (secret).",
+        secret=True,
+    )
+    schema_registry_bearer_token: SecretStr | None = option(
+        "SCHEMA_REGISTRY_BEARER_AUTH_TOKEN",
+        secret,
+        "A static bearer token for the Schema Registry (secret); needs "
+        "SCHEMA_REGISTRY_BEARER_AUTH_LOGICAL_CLUSTER.",
+        secret=True,
+    )
+    schema_registry_bearer_client_id: str | None = option(
+        "SCHEMA_REGISTRY_BEARER_AUTH_CLIENT_ID",
+        text,
+        "OAuth client id: bearer tokens are fetched (client credentials) from "
+        "SCHEMA_REGISTRY_BEARER_AUTH_ISSUER_ENDPOINT_URL and renewed before they expire.",
+    )
+    schema_registry_bearer_client_secret: SecretStr | None = option(
+        "SCHEMA_REGISTRY_BEARER_AUTH_CLIENT_SECRET",
+        secret,
+        "OAuth client secret (secret).",
+        secret=True,
+    )
+    schema_registry_bearer_scope: str = option(
+        "SCHEMA_REGISTRY_BEARER_AUTH_SCOPE",
+        text,
+        "OAuth scope asked for with the client credentials.",
+        "",
+    )
+    schema_registry_bearer_issuer_url: str | None = option(
+        "SCHEMA_REGISTRY_BEARER_AUTH_ISSUER_ENDPOINT_URL",
+        url,
+        "OAuth token endpoint.",
+    )
+    schema_registry_bearer_logical_cluster: str | None = option(
+        "SCHEMA_REGISTRY_BEARER_AUTH_LOGICAL_CLUSTER",
+        text,
+        "Logical cluster (Confluent Cloud: the `lsrc-...` id) sent with bearer tokens; the "
+        "client requires it with either bearer option.",
+    )
+    schema_registry_bearer_identity_pool: str | None = option(
+        "SCHEMA_REGISTRY_BEARER_AUTH_IDENTITY_POOL_ID",
+        text,
+        "Identity pool id(s) sent with bearer tokens (Confluent Cloud), when the registry "
+        "asks for one.",
+    )
+    schema_registry_ssl_ca: str | None = option(
+        "SCHEMA_REGISTRY_SSL_CA_LOCATION",
+        text,
+        "CA certificate file (or directory) that verifies the registry's TLS certificate; "
+        "default: the system's and certifi's.",
+    )
+    schema_registry_ssl_certificate: str | None = option(
+        "SCHEMA_REGISTRY_SSL_CERTIFICATE_LOCATION",
+        text,
+        "Client certificate (PEM) for registries that require TLS client authentication.",
+    )
+    schema_registry_ssl_key: str | None = option(
+        "SCHEMA_REGISTRY_SSL_KEY_LOCATION",
+        text,
+        "Private key (PEM) of the client certificate, unless the certificate file holds it.",
+    )
+    schema_registry_ssl_key_password: SecretStr | None = option(
+        "SCHEMA_REGISTRY_SSL_KEY_PASSWORD",
+        secret,
+        "Password of that private key (secret).",
+        secret=True,
+    )
+    schema_registry_timeout_s: float = option(
+        "SCHEMA_REGISTRY_TIMEOUT",
+        positive_duration,
+        "Timeout of one registry request. While the registry is away, records wait "
+        "(uncommitted) and are decoded again with backoff; at most one request is made per "
+        "short interval, never one per record.",
+        "5s",
+    )
+
+    def secrets(self) -> tuple[str, ...]:
+        """The secret values set here, for the log redaction (never log them otherwise)."""
+        values = (
+            self.schema_registry_auth,
+            self.schema_registry_bearer_token,
+            self.schema_registry_bearer_client_secret,
+            self.schema_registry_ssl_key_password,
+        )
+        return tuple(v.get_secret_value() for v in values if v is not None)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -279,6 +392,13 @@ class MappingOptions:
         "JSON file overriding/extending the CDP -> TikTok event-name mapping (see "
         "docs/mapping.md).",
     )
+    source_fields_file: str | None = option(
+        "SOURCE_FIELDS_FILE",
+        text,
+        "JSON or YAML file mapping Segment field paths to the source's own "
+        "(`context.traits.email: user.email`), for schemas that name things differently; "
+        "checked at start (docs/inputs.md).",
+    )
     phone_default_region: str = option(
         "PHONE_DEFAULT_REGION",
         phone_region,
@@ -395,12 +515,14 @@ class Settings:
 
     kafka: KafkaSettings
     tiktok: TikTokSettings
+    inputs: InputSettings = field(default_factory=InputSettings)
     mapping: MappingOptions = field(default_factory=MappingOptions)
     process: ProcessSettings = field(default_factory=ProcessSettings)
 
 
 _SECTIONS: Final = (
     ("kafka", KafkaSettings),
+    ("inputs", InputSettings),
     ("tiktok", TikTokSettings),
     ("mapping", MappingOptions),
     ("process", ProcessSettings),
@@ -535,9 +657,25 @@ def _mapping(env: Mapping[str, str], problems: list[str]) -> MappingOptions | No
     return mapping
 
 
+def _inputs(env: Mapping[str, str], problems: list[str]) -> InputSettings | None:
+    # Which SCHEMA_REGISTRY_* options go together (a token or OAuth credentials, not both)
+    # involves secrets that Kubernetes injects apart from the rest: the registry client's
+    # configuration checks it when it is built (decode.registry.client_config).
+    return load_section(InputSettings, env, problems)
+
+
 def _raise(problems: list[str]) -> None:
     if problems:
         raise ConfigError("\n".join(problems))
+
+
+def _one(read: Callable[[Mapping[str, str], list[str]], T | None], env: Mapping[str, str]) -> T:
+    """One section read by ``read``, or :class:`ConfigError` with every problem it found."""
+    problems: list[str] = []
+    section = read(env, problems)
+    _raise(problems)
+    assert section is not None
+    return section
 
 
 def load_kafka_settings(env: Mapping[str, str]) -> KafkaSettings:
@@ -546,11 +684,16 @@ def load_kafka_settings(env: Mapping[str, str]) -> KafkaSettings:
     Raises:
         ConfigError: one line per missing or invalid variable, each naming it; never a secret.
     """
-    problems: list[str] = []
-    kafka = _kafka(env, problems)
-    _raise(problems)
-    assert kafka is not None
-    return kafka
+    return _one(_kafka, env)
+
+
+def load_input_settings(env: Mapping[str, str]) -> InputSettings:
+    """Read and validate the inputs section alone (`tiktok-capi map`, `produce`).
+
+    Raises:
+        ConfigError: one line per missing or invalid variable, each naming it; never a secret.
+    """
+    return _one(_inputs, env)
 
 
 def load_settings(env: Mapping[str, str]) -> Settings:
@@ -561,6 +704,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     """
     problems: list[str] = []
     kafka = _kafka(env, problems)
+    inputs = _inputs(env, problems)
     before = len(problems)
     token = _token(env, problems)
     tiktok = load_section(TikTokSettings, env, problems, token)
@@ -569,7 +713,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     mapping = _mapping(env, problems)
     process = load_section(ProcessSettings, env, problems)
     _raise(problems)
-    assert kafka is not None and tiktok is not None
+    assert kafka is not None and tiktok is not None and inputs is not None
     assert mapping is not None and process is not None
     assert tiktok.access_token is not None
-    return Settings(kafka=kafka, tiktok=tiktok, mapping=mapping, process=process)
+    return Settings(kafka=kafka, inputs=inputs, tiktok=tiktok, mapping=mapping, process=process)

@@ -1,15 +1,11 @@
-"""Avro bytes <-> CDP event dicts, with the bundled schema or a Confluent Schema Registry.
+"""The bundled CDP event schema: events <-> Avro bytes, and the decoding error tree.
 
-Where bytes off Kafka become an event (and, for `tiktok-capi produce`, the reverse). Two
-wire formats:
-
-- plain Avro binary written with the bundled schema (``schemas/cdp_event.avsc``): no registry;
-- the Confluent wire format (magic byte 0, 4-byte big-endian schema id, Avro binary): the
-  writer schema is fetched from the registry by id, cached, and resolved against the bundled
-  reader schema, so events written with an older or newer compatible version decode.
-
-The schema types the identity fields and carries the free-form parts as JSON text, so a decoded
-event equals the JSON object that was encoded (see ``schemas/README.md``).
+The bundled schema (``schemas/cdp_event.avsc``, ``tiktok_capi.CdpEvent``) types the identity
+fields and carries the free-form parts as JSON text, so a decoded event equals the JSON object
+that was encoded (see ``schemas/README.md``); `tiktok-capi produce` writes it. Its records are
+read by the fast reader (:mod:`.fast`) when laid out exactly like it, and a writer schema of
+another version of ``tiktok_capi.CdpEvent`` is resolved against it (new fields take their
+defaults, unknown ones are dropped). Other schemas and formats: :mod:`.formats`.
 
 Exceptions, by what the caller does next (defined in :mod:`.errors`)::
 
@@ -23,9 +19,9 @@ Exceptions, by what the caller does next (defined in :mod:`.errors`)::
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import Any, Final, Protocol
 
 import orjson
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
@@ -41,28 +37,26 @@ from tiktok_capi.consumer.decode.errors import (
 from tiktok_capi.consumer.decode.fast import has_bundled_layout, read_event
 from tiktok_capi.schemas.loader import cdp_event_schema
 
-if TYPE_CHECKING:
-    from tiktok_capi.consumer.config.settings import KafkaSettings
-
 __all__ = [
+    "BUNDLED_NAME",
     "MAGIC_BYTE",
     "BundledDecoder",
     "DecodeError",
     "DecodeReason",
     "Decoder",
     "EncodeError",
-    "RegistryDecoder",
     "RegistryUnavailable",
-    "SchemaSource",
+    "bundled_reader",
     "bundled_schema",
     "bundled_schema_text",
     "encode_event",
     "encode_event_framed",
     "frame",
-    "make_decoder",
     "to_record",
 ]
 
+BUNDLED_NAME: Final = "tiktok_capi.CdpEvent"
+"""The full name of the bundled record: a writer schema of that name is one of its versions."""
 MAGIC_BYTE: Final = 0
 _HEADER_SIZE: Final = 5
 
@@ -83,20 +77,6 @@ class Decoder(Protocol):
         Raises:
             DecodeError: the record is undecodable (dead-letter it).
             RegistryUnavailable: the writer schema could not be fetched now (retry later).
-        """
-        ...
-
-
-class SchemaSource(Protocol):
-    """Where writer schemas come from (a schema registry client)."""
-
-    def get_schema(self, schema_id: int) -> str:
-        """Avro schema text of ``schema_id``.
-
-        Raises:
-            DecodeError: ``unknown_schema_id`` (the id does not exist) or
-                ``incompatible_schema`` (not an Avro schema).
-            RegistryUnavailable: transient failure.
         """
         ...
 
@@ -245,74 +225,35 @@ class BundledDecoder:
         return _read(data, self._schema, None)
 
     def close(self) -> None:
-        """Nothing to release (same interface as :class:`RegistryDecoder`)."""
+        """Nothing to release."""
 
 
-class RegistryDecoder:
-    """Decodes the Confluent wire format; writer schemas come from ``source`` and are cached.
+def bundled_reader(writer_text: str) -> Callable[[bytes, int], dict[str, Any]]:
+    """A reader of bodies written with a version of the bundled schema (``writer_text``).
 
-    A writer schema identical to the bundled one decodes directly; any other is resolved
-    against the bundled reader schema (Avro schema resolution: new fields take their defaults,
-    fields the reader does not know are dropped).
+    The bundled layout itself takes the fast path; another version is resolved against the
+    bundled reader schema.
+
+    Raises:
+        DecodeError: ``incompatible_schema`` (not a valid Avro record schema).
     """
+    try:
+        parsed_json = orjson.loads(writer_text)
+        writer = parse_schema(parsed_json)
+        canonical = to_parsing_canonical_form(parsed_json)
+    except Exception:
+        raise DecodeError("incompatible_schema", "the writer schema is not valid Avro") from None
+    if not isinstance(writer, dict) or writer.get("type") != "record":
+        raise DecodeError("incompatible_schema", "the writer schema is not an Avro record")
+    same = canonical == bundled_schema_text()
+    reader = None if same else bundled_schema()
+    fast = same and has_bundled_layout(writer)
 
-    __slots__ = ("_reader", "_reader_canonical", "_source", "_writers")
-
-    def __init__(self, source: SchemaSource) -> None:
-        self._source = source
-        self._reader = bundled_schema()
-        self._reader_canonical = bundled_schema_text()
-        # schema id -> (parsed writer schema, reader schema or None when they are the same,
-        # whether the writer is laid out like the bundled schema: the fast path reads it)
-        self._writers: dict[int, tuple[Any, Any, bool]] = {}
-
-    def decode(self, value: bytes | None) -> dict[str, Any]:
-        """See :meth:`Decoder.decode`."""
-        data = _check_present(value)
-        if data[0] != MAGIC_BYTE:
-            raise DecodeError(
-                "wrong_magic_byte", f"first byte is {data[0]}, not the Confluent magic byte 0"
-            )
-        if len(data) < _HEADER_SIZE:
-            raise DecodeError("truncated", "the record is shorter than the 5-byte header")
-        schema_id = int.from_bytes(data[1:_HEADER_SIZE], "big")
-        writer, reader, fast = self._writers.get(schema_id) or self._load(schema_id)
+    def read(data: bytes, start: int) -> dict[str, Any]:
         if fast and type(data) is bytes:
-            event = read_event(data, _HEADER_SIZE)
+            event = read_event(data, start)
             if event is not None:
                 return event
-        return _read(memoryview(data)[_HEADER_SIZE:], writer, reader)
+        return _read(memoryview(data)[start:], writer, reader)
 
-    def close(self) -> None:
-        """Release the schema source's connections when it has any (a registry client)."""
-        close = getattr(self._source, "close", None)
-        if callable(close):
-            close()
-
-    def _load(self, schema_id: int) -> tuple[Any, Any, bool]:
-        text = self._source.get_schema(schema_id)
-        try:
-            parsed_json = orjson.loads(text)
-            writer = parse_schema(parsed_json)
-            canonical = to_parsing_canonical_form(parsed_json)
-        except Exception:
-            raise DecodeError(
-                "incompatible_schema", f"schema {schema_id} is not a valid Avro schema"
-            ) from None
-        if not isinstance(writer, dict) or writer.get("type") != "record":
-            raise DecodeError("incompatible_schema", f"schema {schema_id} is not an Avro record")
-        same = canonical == self._reader_canonical
-        entry = (writer, None if same else self._reader, same and has_bundled_layout(writer))
-        self._writers[schema_id] = entry
-        return entry
-
-
-def make_decoder(settings: KafkaSettings) -> Decoder:
-    """The decoder ``settings`` call for: registry-framed when SCHEMA_REGISTRY_URL is set."""
-    if settings.schema_registry_url:
-        from tiktok_capi.consumer.decode.registry import SchemaRegistryClient
-
-        return RegistryDecoder(
-            SchemaRegistryClient(settings.schema_registry_url, auth=settings.schema_registry_auth)
-        )
-    return BundledDecoder()
+    return read

@@ -1,7 +1,7 @@
 """The decoding error tree, by what the caller does next (see :mod:`.codec`).
 
-Kept apart from the codec so that the registry client (which raises them) and the codec (which
-uses the client) do not import each other.
+Kept apart from the codec so that the registry (which raises them), the readers and the codec
+import them without importing each other.
 """
 
 from __future__ import annotations
@@ -11,7 +11,15 @@ from typing import Literal
 __all__ = ["DecodeError", "DecodeReason", "EncodeError", "RegistryUnavailable"]
 
 DecodeReason = Literal[
-    "empty", "garbage", "truncated", "wrong_magic_byte", "unknown_schema_id", "incompatible_schema"
+    "empty",
+    "garbage",
+    "truncated",
+    "wrong_magic_byte",
+    "unknown_schema_id",
+    "incompatible_schema",
+    "unsupported_schema_type",
+    "not_json",
+    "not_an_object",
 ]
 
 

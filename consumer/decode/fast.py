@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import orjson
 
-__all__ = ["FIELDS", "has_bundled_layout", "read_event"]
+__all__ = ["FIELDS", "has_bundled_layout", "read_event", "read_long"]
 
 # The bundled schema's fields, in order: seven ["null", "string"] then five "string".
 _NULLABLE: Final = ("type", "event", "name", "messageId", "userId", "anonymousId", "timestamp")
@@ -66,6 +66,11 @@ def _long(data: bytes, pos: int, first: int) -> tuple[int, int]:
         shift += 7
         if shift > 63:
             raise ValueError("varint longer than 64 bits")
+
+
+def read_long(data: bytes, pos: int, first: int) -> tuple[int, int]:
+    """The rest of a multi-byte varint (see ``_long``): shared with the generated readers."""
+    return _long(data, pos, first)
 
 
 def read_event(data: bytes, start: int = 0) -> dict[str, Any] | None:

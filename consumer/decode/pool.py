@@ -32,12 +32,11 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Final, Protocol, Self, TypeVar
 
 from tiktok_capi.consumer.config.settings import Settings
-from tiktok_capi.consumer.decode.codec import make_decoder
 from tiktok_capi.consumer.decode.transform import (
     UNDECODABLE,
     Result,
     Transformer,
-    mapping_settings,
+    make_transformer,
 )
 
 __all__ = [
@@ -116,7 +115,8 @@ class InlineDecoding:
         return future.result()
 
     def close(self) -> None:
-        """Nothing to stop."""
+        """Release the transformer's connections (the schema registry client's)."""
+        self._transformer.close()
 
 
 # --- worker side ----------------------------------------------------------------------------------
@@ -131,7 +131,7 @@ def _init_worker(settings: Settings, parent: int) -> None:
     threading.Thread(
         target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True
     ).start()
-    _worker = Transformer(make_decoder(settings.kafka), mapping_settings(settings.mapping))
+    _worker = make_transformer(settings)
 
 
 def _exit_with_parent(parent: int, interval_s: float = _PARENT_WATCH_S) -> None:
@@ -245,6 +245,7 @@ class PoolDecoding:
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
+        self._inline.close()
 
     def _restart(self) -> ProcessPoolExecutor | None:
         """Replace a broken pool; ``None`` (decode inline from now on) when that fails."""

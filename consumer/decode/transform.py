@@ -1,4 +1,4 @@
-"""Record values -> encoded TikTok events: decode, map, JSON-encode (the work itself).
+"""Record values -> encoded TikTok events: decode, field paths, map, JSON-encode (the work).
 
 :class:`Transformer` is the per-record work of the connector, in the calling thread; the
 :mod:`~tiktok_capi.consumer.decode.pool` runs it inline or in worker processes (what that costs
@@ -21,12 +21,14 @@ from typing import Any, Final
 
 import orjson
 
-from tiktok_capi.consumer.config.settings import MappingOptions
+from tiktok_capi.consumer.config.files import load_source_fields
+from tiktok_capi.consumer.config.settings import MappingOptions, Settings
 from tiktok_capi.consumer.decode.codec import (
     DecodeError,
     Decoder,
     RegistryUnavailable,
 )
+from tiktok_capi.consumer.decode.formats import make_decoder
 from tiktok_capi.mapping import (
     DEFAULT_EVENT_MAP,
     Mapped,
@@ -34,6 +36,7 @@ from tiktok_capi.mapping import (
     load_event_map,
     map_event,
 )
+from tiktok_capi.mapping.fieldpaths import FieldPaths, remap
 
 __all__ = [
     "MAPPED",
@@ -43,6 +46,7 @@ __all__ = [
     "UNDECODABLE",
     "Result",
     "Transformer",
+    "make_transformer",
     "mapping_settings",
 ]
 
@@ -72,19 +76,48 @@ def mapping_settings(settings: MappingOptions) -> MappingSettings:
     )
 
 
+def make_transformer(settings: Settings) -> Transformer:
+    """The transformer ``settings`` call for: their decoder, mapping and field paths.
+
+    Raises:
+        mapping.EventMapError: the event-map file is invalid.
+        InputFileError: SOURCE_FIELDS_FILE or AVRO_SCHEMA_FILE cannot be used.
+        RegistryConfigError: the schema registry options cannot be used.
+    """
+    fields = settings.mapping.source_fields_file
+    paths = load_source_fields(fields) if fields else None
+    return Transformer(make_decoder(settings.inputs), mapping_settings(settings.mapping), paths)
+
+
 class Transformer:
-    """Decode + map + encode, in the calling thread."""
+    """Decode (+ field paths) + map + encode, in the calling thread."""
 
-    __slots__ = ("_decode", "_mapping")
+    __slots__ = ("_decode", "_decoder", "_mapping", "_paths")
 
-    def __init__(self, decoder: Decoder, mapping: MappingSettings) -> None:
+    @property
+    def mapping(self) -> MappingSettings:
+        """The mapping's settings (the event map, phone region, switches)."""
+        return self._mapping
+
+    def __init__(
+        self, decoder: Decoder, mapping: MappingSettings, paths: FieldPaths | None = None
+    ) -> None:
+        self._decoder = decoder
         self._decode = decoder.decode
         self._mapping = mapping
+        self._paths = paths or None
+
+    def close(self) -> None:
+        """Release the decoder's connections (the schema registry client's)."""
+        close = getattr(self._decoder, "close", None)
+        if callable(close):
+            close()
 
     def run(self, values: Sequence[bytes | None], now: float) -> list[Result]:
         """One result per value, in order."""
         decode = self._decode
         mapping = self._mapping
+        paths = self._paths
         dumps = orjson.dumps
         out: list[Result] = []
         append = out.append
@@ -98,6 +131,8 @@ class Transformer:
                 append((REGISTRY_DOWN, str(exc)))
                 continue
             try:
+                if paths is not None:
+                    event = remap(event, paths)
                 result = map_event(event, mapping, now)
                 if isinstance(result, Mapped):
                     append((MAPPED, result.event_name, dumps(result.event)))

@@ -190,7 +190,10 @@ def test_no_pii_or_token_in_logs_or_metrics(
                     metrics = ""
                 consumed = _value(metrics, "tiktok_capi_records_consumed_total")
                 in_flight = _value(metrics, "tiktok_capi_in_flight_events")
-                if consumed >= total and in_flight == 0:
+                delivered = _value(metrics, "tiktok_capi_events_delivered_total")
+                # The in-flight gauge is published on a later tick than the consumed counter:
+                # both can read "done" before the first delivery, so wait for one too.
+                if consumed >= total and in_flight == 0 and delivered > 0:
                     break
                 assert time.monotonic() < deadline, f"not drained: consumed {consumed}/{total}"
                 time.sleep(0.1)

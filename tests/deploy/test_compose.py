@@ -91,7 +91,7 @@ def test_consumer_variables_are_known_settings_and_load() -> None:
     assert unknown == []
     assert {o.env for o in OPTIONS if o.required} <= set(env)
     settings = load_settings(env)
-    assert settings.kafka.schema_registry_url is not None, "the consumer reads registry values"
+    assert settings.inputs.schema_registry_url is not None, "the consumer reads registry values"
 
 
 def test_every_consumer_variable_is_commented() -> None:

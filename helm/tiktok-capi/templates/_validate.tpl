@@ -67,7 +67,7 @@ Every rule fails the render with a message naming the values to change.
 {{- fail "tiktok.accessTokenFromFile needs podSecurityContext.fsGroup: the token file is mode 0440, readable through the pod's group" -}}
 {{- end -}}
 {{- /* Configuration: each value goes through the one place meant for it. */ -}}
-{{- $owned := list "KAFKA_BOOTSTRAP_SERVERS" "KAFKA_GROUP_ID" "SOURCE_TOPIC" "SCHEMA_REGISTRY_URL" "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO" "TIKTOK_ACCESS_TOKEN" "TIKTOK_ACCESS_TOKEN_FILE" "TIKTOK_PIXEL_CODE" "TIKTOK_TEST_EVENT_CODE" "TIKTOK_API_URL" "SHUTDOWN_GRACE" "HEALTH_HOST" "HEALTH_PORT" "METRICS_ENABLED" "EVENT_MAP_FILE" -}}
+{{- $owned := list "KAFKA_BOOTSTRAP_SERVERS" "KAFKA_GROUP_ID" "SOURCE_TOPIC" "SCHEMA_REGISTRY_URL" "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO" "SCHEMA_REGISTRY_BEARER_AUTH_TOKEN" "SCHEMA_REGISTRY_BEARER_AUTH_CLIENT_SECRET" "SCHEMA_REGISTRY_SSL_KEY_PASSWORD" "TIKTOK_ACCESS_TOKEN" "TIKTOK_ACCESS_TOKEN_FILE" "TIKTOK_PIXEL_CODE" "TIKTOK_TEST_EVENT_CODE" "TIKTOK_API_URL" "SHUTDOWN_GRACE" "HEALTH_HOST" "HEALTH_PORT" "METRICS_ENABLED" "EVENT_MAP_FILE" -}}
 {{- range $name, $value := .Values.config -}}
 {{- if has $name $owned -}}
 {{- fail (printf "config.%s is set by a dedicated value of the chart (see values.yaml); remove it from config" $name) -}}

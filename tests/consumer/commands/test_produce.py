@@ -16,9 +16,10 @@ from tests.fixtures.broker import BrokerHelper
 from tests.fixtures.registry import FakeSchemaRegistry
 from tiktok_capi.consumer.cli import main
 from tiktok_capi.consumer.commands.produce import event_key, produce_events, producer_config
-from tiktok_capi.consumer.config.settings import ConfigError
-from tiktok_capi.consumer.decode.codec import BundledDecoder, RegistryDecoder
-from tiktok_capi.consumer.decode.registry import SchemaRegistryClient
+from tiktok_capi.consumer.config.settings import ConfigError, InputSettings
+from tiktok_capi.consumer.decode.codec import BundledDecoder
+from tiktok_capi.consumer.decode.formats import RecordDecoder
+from tiktok_capi.consumer.decode.registry import SchemaRegistry
 from tiktok_capi.schemas.loader import EXAMPLES_DIR
 
 pytestmark = pytest.mark.integration
@@ -159,8 +160,8 @@ def test_registry_framing(
     schema_id = schema_registry.subjects[f"{topic}-value"][0]
     messages = env.read_all(topic, expected=len(EVENTS))
     assert all((m.value() or b"")[:5] == b"\x00" + schema_id.to_bytes(4, "big") for m in messages)
-    with SchemaRegistryClient(schema_registry.url) as client:
-        decoded = [RegistryDecoder(client).decode(m.value()) for m in messages]
+    with SchemaRegistry.from_settings(InputSettings(schema_registry_url=schema_registry.url)) as r:
+        decoded = [RecordDecoder(registry=r).decode(m.value()) for m in messages]
     assert _by_message_id(decoded) == _by_message_id(EVENTS)
 
 

@@ -12,17 +12,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tiktok_capi.consumer.config.settings import KafkaSettings
+from tests.consumer.decode.schemas import NoSchemas, StaticSchemas
+from tiktok_capi.consumer.config.settings import InputSettings
 from tiktok_capi.consumer.decode.codec import (
     BundledDecoder,
     DecodeError,
     EncodeError,
-    RegistryDecoder,
     bundled_schema_text,
     encode_event,
     encode_event_framed,
-    make_decoder,
 )
+from tiktok_capi.consumer.decode.formats import RecordDecoder, make_decoder
 from tiktok_capi.schemas.loader import EXAMPLES_DIR
 
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.json"))
@@ -136,11 +136,6 @@ def test_decode_error_message_does_not_echo_content() -> None:
     assert "secret.person" not in str(info.value)
 
 
-class _NoSchemas:
-    def get_schema(self, schema_id: int) -> str:
-        raise AssertionError("must not be called")
-
-
 @pytest.mark.parametrize(
     ("value", "reason"),
     [
@@ -151,18 +146,19 @@ class _NoSchemas:
     ],
 )
 def test_registry_decoder_header_errors(value: bytes, reason: str) -> None:
-    assert _reason(RegistryDecoder(_NoSchemas()), value) == reason
+    assert _reason(RecordDecoder(registry=NoSchemas()), value) == reason
 
 
-def test_make_decoder_without_registry_is_bundled() -> None:
-    settings = KafkaSettings(bootstrap_servers="x")
-    assert isinstance(make_decoder(settings), BundledDecoder)
+def test_make_decoder_without_registry_reads_the_bundled_schema() -> None:
+    decoder = make_decoder(InputSettings())
+    event = {"type": "track", "event": "x"}
+    assert decoder.decode(encode_event(event)) == event
+    assert _reason(decoder, encode_event_framed(event, 1)) == "garbage"
 
 
-def test_make_decoder_with_registry_is_framed() -> None:
-    settings = KafkaSettings(bootstrap_servers="x", schema_registry_url="http://127.0.0.1:9")
-    decoder = make_decoder(settings)
-    assert isinstance(decoder, RegistryDecoder)
+def test_make_decoder_with_registry_reads_framed_values() -> None:
+    decoder = make_decoder(InputSettings(schema_registry_url="http://127.0.0.1:9"))
+    assert _reason(decoder, b"\x01\x00\x00\x00\x01") == "wrong_magic_byte"
     decoder.close()
 
 
@@ -192,12 +188,8 @@ def test_any_json_object_round_trips(event: dict[str, Any]) -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(_top_keys, _json, max_size=8), st.integers(0, 2**32 - 1))
 def test_any_json_object_round_trips_framed(event: dict[str, Any], schema_id: int) -> None:
-    class Source:
-        def get_schema(self, wanted: int) -> str:
-            assert wanted == schema_id
-            return bundled_schema_text()
-
-    assert RegistryDecoder(Source()).decode(encode_event_framed(event, schema_id)) == event
+    decoder = RecordDecoder(registry=StaticSchemas())
+    assert decoder.decode(encode_event_framed(event, schema_id)) == event
 
 
 @settings(max_examples=1000, deadline=None)
@@ -214,12 +206,8 @@ def test_random_bytes_only_raise_decode_error(data: bytes) -> None:
 @settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=100))
 def test_random_framed_bytes_only_raise_decode_error(data: bytes) -> None:
-    class Source:
-        def get_schema(self, schema_id: int) -> str:
-            return bundled_schema_text()
-
     try:
-        RegistryDecoder(Source()).decode(b"\x00\x00\x00\x00\x07" + data)
+        RecordDecoder(registry=StaticSchemas()).decode(b"\x00\x00\x00\x00\x07" + data)
     except DecodeError as exc:
         assert exc.reason in ("garbage", "truncated")
 

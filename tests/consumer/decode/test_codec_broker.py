@@ -11,15 +11,16 @@ from fastavro import parse_schema, schemaless_writer
 
 from tests.fixtures.broker import BrokerHelper
 from tests.fixtures.registry import FakeSchemaRegistry
+from tiktok_capi.consumer.config.settings import InputSettings
 from tiktok_capi.consumer.decode.codec import (
     DecodeError,
-    RegistryDecoder,
     bundled_schema_text,
     encode_event_framed,
     frame,
     to_record,
 )
-from tiktok_capi.consumer.decode.registry import SchemaRegistryClient
+from tiktok_capi.consumer.decode.formats import RecordDecoder
+from tiktok_capi.consumer.decode.registry import SchemaRegistry
 from tiktok_capi.schemas.loader import cdp_event_schema
 
 pytestmark = pytest.mark.integration
@@ -75,8 +76,8 @@ def test_versions_and_poison_records_after_a_trip_through_kafka(
     messages.sort(key=lambda m: m.offset())
     assert len(messages) == len(cases)
 
-    with SchemaRegistryClient(schema_registry.url) as client:
-        decoder = RegistryDecoder(client)
+    with SchemaRegistry.from_settings(InputSettings(schema_registry_url=schema_registry.url)) as r:
+        decoder = RecordDecoder(registry=r)
         for message, (_, expected) in zip(messages, cases, strict=True):
             if isinstance(expected, dict):
                 assert decoder.decode(message.value()) == expected

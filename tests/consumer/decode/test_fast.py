@@ -8,16 +8,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.consumer.decode.schemas import StaticSchemas
 from tiktok_capi.consumer.decode.codec import (
     DecodeError,
-    RegistryDecoder,
     _read,
     bundled_schema,
-    bundled_schema_text,
     encode_event,
     frame,
 )
 from tiktok_capi.consumer.decode.fast import has_bundled_layout, read_event
+from tiktok_capi.consumer.decode.formats import RecordDecoder
 
 _JSON = st.recursive(
     st.none()
@@ -107,13 +107,8 @@ def test_only_the_bundled_layout_takes_the_fast_path() -> None:
     assert not has_bundled_layout("string")
 
 
-class _Source:
-    def get_schema(self, schema_id: int) -> str:
-        return bundled_schema_text()
-
-
 def test_registry_decoder_reads_the_bundled_layout_fast_and_still_reports_errors() -> None:
-    decoder = RegistryDecoder(_Source())
+    decoder = RecordDecoder(registry=StaticSchemas())
     event = {"type": "track", "event": "Order Completed", "properties": {"total": 1.5}}
     assert decoder.decode(frame(7, encode_event(event))) == event
     with pytest.raises(DecodeError) as caught:
