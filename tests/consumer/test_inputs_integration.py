@@ -157,11 +157,12 @@ def test_a_mixed_topic_is_handled_record_by_record(
         broker, emulator, topic, group,
         VALUE_FORMAT="json", SCHEMA_REGISTRY_URL=schema_registry.url, DECODE_WORKERS="0",
     )  # fmt: skip
-    with running(make_settings(env)) as connector:
+    settings = make_settings(env)
+    with running(settings) as connector:
         _drain(broker, group, topic, _ends(positions))
         stats = connector.connector.stats()
     _arrived_as_expected(emulator, expected)
-    dead = broker.read_all(f"{topic}.tiktok.dlq", 3 * len(poison), timeout=10)
+    dead = broker.read_all(settings.kafka.dlq_topic, 3 * len(poison), timeout=10)
     assert {headers_of(m)[HEADER_REASON] for m in dead} == {"decode_error"}
     reasons = sorted(poison[m.value()] for m in dead)
     assert reasons == sorted(list(poison.values()) * 3)
