@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Final, Protocol
 
-from tiktok_capi.consumer.failures.tiers import due_at_ms_of
+from tiktok_capi.consumer.failures.tiers import due_in_s
 from tiktok_capi.consumer.kafka.records import KafkaMessage
 from tiktok_capi.consumer.kafka.source import PartitionKey
 from tiktok_capi.consumer.telemetry.metrics import IN_FLIGHT_EVENTS
@@ -117,23 +117,26 @@ class FlowControl:
         if in_flight <= self._limit // 2 and source.is_paused_for(BACKPRESSURE):
             source.resume_all(BACKPRESSURE)
 
-    def not_due(self, key: PartitionKey, msg: KafkaMessage, offset: int, now: float) -> bool:
+    def not_due(
+        self, key: PartitionKey, msg: KafkaMessage, offset: int, now: float, delay_s: float
+    ) -> bool:
         """For a retry-tier record: rewind and pause its partition if it is not due yet.
+
+        The pause is never longer than the tier's delay, whatever the writer's clock said
+        (:func:`~tiktok_capi.consumer.failures.tiers.due_in_s`).
 
         Args:
             key: the record's partition.
-            msg: the consumed message (its ``tiktok-capi.due-at`` header is read).
+            msg: the consumed message (its ``tiktok-capi.due-at`` header and timestamp).
             offset: the message's offset, where the partition is rewound to.
             now: wall-clock seconds the batch was consumed at.
+            delay_s: the delay of the partition's retry tier.
 
         Returns:
             ``True`` when the record was not taken: the caller must skip the rest of this
             partition's records in the batch (they are read again after the pause).
         """
-        due = due_at_ms_of(msg.headers())
-        if due is None:
-            return False
-        wait_s = due / 1000.0 - now
+        wait_s = due_in_s(msg.headers(), msg.timestamp(), delay_s, now)
         if wait_s <= 0:
             return False
         topic, partition = key

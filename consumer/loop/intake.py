@@ -115,7 +115,9 @@ class Intake:
             if blocked and lane.key in blocked:
                 continue  # rewound in this batch: read again when due
             offset = msg.offset() or 0
-            if lane.tier is not None and self._flow.not_due(lane.key, msg, offset, now):
+            if lane.tier is not None and self._flow.not_due(
+                lane.key, msg, offset, now, lane.delay_s
+            ):
                 blocked.add(lane.key)
                 continue
             consumed[lane.key[0]] = consumed.get(lane.key[0], 0) + 1

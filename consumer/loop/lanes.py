@@ -18,13 +18,17 @@ __all__ = ["Lane", "Lanes"]
 
 
 class Lane:
-    """One assigned partition: its key, its retry tier (``None`` for the source) and tracker."""
+    """One assigned partition: its key, its retry tier (``None`` for the source) and tracker.
 
-    __slots__ = ("key", "tier", "tracker")
+    ``delay_s`` is the retry tier's delay (0 for the source).
+    """
 
-    def __init__(self, key: PartitionKey, tier: int | None) -> None:
+    __slots__ = ("delay_s", "key", "tier", "tracker")
+
+    def __init__(self, key: PartitionKey, tier: int | None, delay_s: float = 0.0) -> None:
         self.key = key
         self.tier = tier
+        self.delay_s = delay_s
         self.tracker = PartitionOffsets(key[0], key[1])
 
 
@@ -38,9 +42,9 @@ class Lanes:
         self.by_topic: dict[str, dict[int, Lane]] = {}
         """``topic -> partition -> lane``: two dict lookups per consumed record."""
 
-    def add(self, key: PartitionKey, tier: int | None) -> Lane:
-        """A new assignment of ``key`` (a fresh tracker)."""
-        lane = Lane(key, tier)
+    def add(self, key: PartitionKey, tier: int | None, delay_s: float = 0.0) -> Lane:
+        """A new assignment of ``key`` (a fresh tracker); ``delay_s``: its retry tier's delay."""
+        lane = Lane(key, tier, delay_s)
         self._by_key[key] = lane
         self.by_topic.setdefault(key[0], {})[key[1]] = lane
         return lane

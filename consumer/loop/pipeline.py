@@ -301,7 +301,8 @@ class Pipeline:
     def on_assigned(self, partitions: Sequence[PartitionKey]) -> None:
         """New partitions: a fresh tracker (assignment generation) for each."""
         for key in partitions:
-            self._lanes.add(key, self._tiers.tier_of(key[0]))
+            tier = self._tiers.tier_of(key[0])
+            self._lanes.add(key, tier, 0.0 if tier is None else self._tiers.delay_of(tier))
         self._stats.set_assigned(self._lanes.keys())
 
     def on_revoked(self, partitions: Sequence[PartitionKey], *, lost: bool) -> None:
