@@ -120,9 +120,17 @@ class Intake:
             ):
                 blocked.add(lane.key)
                 continue
-            consumed[lane.key[0]] = consumed.get(lane.key[0], 0) + 1
             tracker = lane.tracker
-            tracker.track(offset)
+            if not tracker.track(offset):
+                log.warning(
+                    "%s[%d]@%d consumed again after offset %s: dropped (already taken)",
+                    lane.key[0],
+                    lane.key[1],
+                    offset,
+                    tracker.last,
+                )
+                continue
+            consumed[lane.key[0]] = consumed.get(lane.key[0], 0) + 1
             trackers.append(tracker)
             offsets.append(offset)
             kept.append(msg)

@@ -33,15 +33,31 @@ class PartitionOffsets:
         self._done: set[int] = set()  # resolved out of order, still behind an unresolved one
         self._last: int | None = None  # highest offset tracked
 
-    def track(self, offset: int) -> None:
-        """Take responsibility for the record at ``offset`` (offsets must increase)."""
+    def track(self, offset: int) -> bool:
+        """Take responsibility for the record at ``offset``; ``False`` when it is not new.
+
+        Offsets must increase: one at or below the last tracked offset (a record consumed
+        twice after a seek, a broker or client glitch) is refused and changes nothing, since
+        that record is already tracked or resolved; the caller drops it. Tracking it again
+        would put a duplicate in the pending queue and stall or rewind the committable point.
+        """
+        last = self._last
+        if last is not None and offset <= last:
+            return False
         self._pending.append(offset)
         self._last = offset
+        return True
 
     def resolve(self, offset: int) -> None:
-        """Mark the record at ``offset`` resolved; advances the committable point if it can."""
+        """Mark the record at ``offset`` resolved; advances the committable point if it can.
+
+        Resolving an offset that is not pending (before the committable point or never
+        tracked) changes nothing.
+        """
         pending = self._pending
-        if pending and pending[0] == offset:
+        if not pending or offset < pending[0] or offset > pending[-1]:
+            return
+        if pending[0] == offset:
             pending.popleft()
             done = self._done
             if done:
@@ -49,6 +65,11 @@ class PartitionOffsets:
                     done.discard(pending.popleft())
         else:
             self._done.add(offset)
+
+    @property
+    def last(self) -> int | None:
+        """The highest offset tracked, or ``None``."""
+        return self._last
 
     @property
     def unresolved(self) -> int:
