@@ -119,7 +119,7 @@ class KafkaSettings:
         int_range(0),
         "Stop consuming (and alert) when more records than this are dead-lettered in a minute: "
         "insurance against a bad deploy dead-lettering the stream (0 = no limit).",
-        "0",
+        "1000",
     )
     schema_registry_url: str | None = option(
         "SCHEMA_REGISTRY_URL",

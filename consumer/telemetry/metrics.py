@@ -118,7 +118,7 @@ REQUESTS: Final = _meter.create_counter(
     "tiktok_capi.requests",
     unit="{request}",
     description="HTTP requests to the Events API. Attributes: outcome (ok, throttled, "
-    "transient, invalid, auth, misconfigured), code (TikTok code or HTTP status).",
+    "transient, unclassified, invalid, auth, misconfigured), code (TikTok code or HTTP status).",
 )
 REQUEST_DURATION: Final = _meter.create_histogram(
     "tiktok_capi.request.duration",
