@@ -239,7 +239,9 @@ class TikTokSettings:
     auth_probe_interval_s: float = option(
         "AUTH_PROBE_INTERVAL",
         positive_duration,
-        "While the destination is paused for auth, how often the token is probed.",
+        "While the destination is paused for auth, how often the token is probed; while it "
+        "is down (TikTok not answering), the longest wait between two probes (the first is "
+        "sent at once, then after 1s, 2s, 4s, ...).",
         "30s",
     )
 

@@ -5,9 +5,12 @@ Each iteration::
     consume ─▶ intake.take ─▶ Chunk ─▶ decoding (inline or worker processes) ─▶ Decoded
     Decoded ─▶ intake.apply ─▶ full batches ─▶ delivery pool (sender threads) ─▶ Delivered
                     └─ skipped: resolved · undecodable, mapping bug: failure router
-    Delivered ─▶ outcomes ─▶ delivered: resolved · invalid / failed: failure router
-                             held (destination down): kept; partitions paused until the probe
-    DestinationRecovered ─▶ held events sent again; partitions resumed
+    Delivered ─▶ outcomes ─▶ delivered: resolved · invalid: failure router
+                             failed past the retry budget: kept; circuit breaker opens (down)
+                             held (auth): kept; paused_auth
+                             (partitions paused while the destination is not running)
+    DestinationRecovered ─▶ kept events sent again (or, when TikTok answered the first probe,
+                            the failed ones to the failure router); partitions resumed
     failure router ─▶ retry / dead-letter writes, resolved when the broker acknowledges them
     flow ─▶ backpressure at MAX_IN_FLIGHT_EVENTS, retry tiers paused until due
     every COMMIT_INTERVAL ─▶ committer commits resolved offsets (the only code that commits)
@@ -252,7 +255,7 @@ class Pipeline:
             self._outcomes.on_delivered(event.batch, event.future)
             self._sync_destination()
         elif isinstance(event, DestinationRecovered):
-            for batch in self._outcomes.on_recovered():
+            for batch in self._outcomes.on_recovered(event.outage):
                 self._send(batch)
             self._sync_destination()
 
@@ -263,8 +266,8 @@ class Pipeline:
     def _post_delivered(self, batch: Batch, future: Future[BatchOutcome]) -> None:
         self._events.put(Delivered(batch, future))
 
-    def _post_recovered(self) -> None:
-        self._events.put(DestinationRecovered())
+    def _post_recovered(self, outage: bool) -> None:
+        self._events.put(DestinationRecovered(outage))
 
     # ------------------------------------------------------------------ doing (poll loop)
     def _decode(self, chunk: Chunk) -> None:

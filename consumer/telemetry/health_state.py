@@ -19,6 +19,7 @@ class DestinationState(Enum):
 
     RUNNING = "running"
     PAUSED_AUTH = "paused_auth"  # token/permission failure: consumption paused, probing
+    DOWN = "down"  # TikTok unreachable or failing as a whole: consumption paused, probing
     STOPPED = "stopped"  # stopped on purpose (dead-letter limit, fatal misconfiguration, shutdown)
 
 
@@ -91,7 +92,7 @@ class HealthState:
         return True, "ok"
 
     def ready(self) -> tuple[bool, str]:
-        """Readiness: assigned (or waiting for it), broker reachable, destination not paused."""
+        """Readiness: assigned (or waiting for it), broker reachable, destination running."""
         snap = self.snapshot()
         if not snap.broker_reachable:
             return False, "broker not reachable"

@@ -21,6 +21,7 @@ __all__ = [
     "COMMIT_DURATION",
     "CONSUMER_LAG",
     "DECODE_FAILURES",
+    "DESTINATION_PROBES",
     "DESTINATION_STATE",
     "EVENTS_DEAD_LETTERED",
     "EVENTS_DELIVERED",
@@ -152,5 +153,12 @@ DESTINATION_STATE: Final = _meter.create_gauge(
     "tiktok_capi.destination.state",
     unit="1",
     description="1 for the current destination state, 0 for the others. Attributes: state "
-    "(running, paused_auth, stopped).",
+    "(running, paused_auth, down, stopped).",
+)
+DESTINATION_PROBES: Final = _meter.create_counter(
+    "tiktok_capi.destination.probes",
+    unit="{probe}",
+    description="Probes of a paused destination (an empty request). Attributes: result (up: "
+    "TikTok answered and accepts the token; down: no TikTok answer; refused: auth or "
+    "configuration refused).",
 )

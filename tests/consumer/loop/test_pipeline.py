@@ -146,6 +146,8 @@ class FakeSender:
         self.gate = threading.Event()
         self.gate.set()
         self.probe_ok = False
+        self.probe_error = ErrorInfo("auth", "token expired", code=40105)
+        self.probes = 0
         self.closed = False
         self.links: list[Any] = []
 
@@ -160,7 +162,8 @@ class FakeSender:
         return BatchOutcome(delivered=tuple(range(len(events))), requests=1)
 
     def probe(self) -> ErrorInfo | None:
-        return None if self.probe_ok else ErrorInfo("auth", "token expired", code=40105)
+        self.probes += 1
+        return None if self.probe_ok else self.probe_error
 
     def close(self) -> None:
         self.closed = True
@@ -321,6 +324,7 @@ def test_undecodable_records_are_dead_lettered_and_committed() -> None:
 
 def test_invalid_and_failed_events_go_to_the_dlq_and_the_retry_tier() -> None:
     h = Harness(partitions=1)
+    h.sender.probe_ok = True  # TikTok answers the probe: the failure is the events' own
     invalid = ErrorInfo("invalid", "data.1.page.url: missing", code=40002)
     failure = ErrorInfo("transient", "HTTP 503", http_status=503)
     h.sender.answer = lambda events: BatchOutcome(
