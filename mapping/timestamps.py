@@ -1,4 +1,6 @@
-"""``event_time``: integer Unix seconds from the event's ``timestamp``, or the current time."""
+"""Event times: ``event_time`` reads one (integer Unix seconds from the event's ``timestamp``, or
+the current time); ``iso_utc`` writes one (the project's one ISO-8601 formatter: dead-letter
+headers, the demo's data)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from datetime import UTC, datetime
 
 from tiktok_capi.mapping.values import kind
 
-__all__ = ["event_time"]
+__all__ = ["event_time", "iso_utc"]
 
 # Numbers above this are taken as milliseconds (1e11 seconds is the year 5138).
 _MILLISECONDS_ABOVE = 1e11
@@ -50,3 +52,12 @@ def event_time(value: object, now: float, notes: list[str]) -> int:
         return fallback
     notes.append(f"timestamp: expected an ISO-8601 string, got {kind(value)}; current time used")
     return fallback
+
+
+def iso_utc(moment: datetime | float) -> str:
+    """``2026-11-25T08:30:00.123Z``: a datetime (naive = UTC) or Unix seconds, in UTC, to ms."""
+    if isinstance(moment, datetime):
+        when = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    else:
+        when = datetime.fromtimestamp(moment, UTC)
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -28,7 +28,7 @@ from types import FrameType
 from typing import IO, Any
 
 from tiktok_capi.consumer.demo import DemoError
-from tiktok_capi.consumer.demo.dataset import create_topic, load_dataset, produce, rebase_timestamps
+from tiktok_capi.consumer.demo.dataset import create_topic, load_dataset, produce
 from tiktok_capi.consumer.demo.progress import Progress, wait_drained
 from tiktok_capi.consumer.demo.services import (
     PARTITIONS,
@@ -40,6 +40,7 @@ from tiktok_capi.consumer.demo.services import (
     start_destination,
     start_health,
 )
+from tiktok_capi.consumer.demo.storefront import rebase_timestamps
 from tiktok_capi.consumer.demo.summary import render_summary, summarize, write_summary
 
 __all__ = [

@@ -11,7 +11,7 @@ wire formats:
 The schema types the identity fields and carries the free-form parts as JSON text, so a decoded
 event equals the JSON object that was encoded (see ``schemas/README.md``).
 
-Exceptions, by what the caller does next::
+Exceptions, by what the caller does next (defined in :mod:`.errors`)::
 
     Exception
      ├── DecodeError          dead-letter this record (``.reason`` says why); never retry it
@@ -25,13 +25,19 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping
 from functools import cache
-from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import orjson
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
 from fastavro.schema import to_parsing_canonical_form
 
+from tiktok_capi.consumer.decode.errors import (
+    DecodeError,
+    DecodeReason,
+    EncodeError,
+    RegistryUnavailable,
+)
 from tiktok_capi.consumer.decode.fast import has_bundled_layout, read_event
 from tiktok_capi.schemas.loader import cdp_event_schema
 
@@ -57,10 +63,6 @@ __all__ = [
     "to_record",
 ]
 
-DecodeReason = Literal[
-    "empty", "garbage", "truncated", "wrong_magic_byte", "unknown_schema_id", "incompatible_schema"
-]
-
 MAGIC_BYTE: Final = 0
 _HEADER_SIZE: Final = 5
 
@@ -70,26 +72,6 @@ _TYPED: Final = ("type", "event", "name", "messageId", "userId", "anonymousId", 
 _SECTIONS: Final = ("properties", "context", "traits", "integrations")
 _EXTRA: Final = "extra"
 _FIELDS: Final = frozenset(_TYPED + _SECTIONS)
-
-
-class DecodeError(Exception):
-    """A record cannot be decoded: dead-letter it.
-
-    ``reason`` is a low-cardinality code for metrics and headers; the message never contains
-    the record's content (it may hold PII).
-    """
-
-    def __init__(self, reason: DecodeReason, message: str) -> None:
-        super().__init__(message)
-        self.reason: DecodeReason = reason
-
-
-class RegistryUnavailable(Exception):
-    """The schema registry could not answer now (network, 5xx): back off and retry the record."""
-
-
-class EncodeError(ValueError):
-    """An event cannot be encoded (a value is not JSON-like, or a string is not valid UTF-8)."""
 
 
 class Decoder(Protocol):

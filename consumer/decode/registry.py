@@ -26,7 +26,7 @@ from urllib.parse import quote
 import httpx
 
 from tiktok_capi.consumer.config.settings import SecretStr
-from tiktok_capi.consumer.decode.codec import DecodeError, RegistryUnavailable
+from tiktok_capi.consumer.decode.errors import DecodeError, RegistryUnavailable
 
 __all__ = ["SchemaRegistryClient", "SchemaRejected"]
 

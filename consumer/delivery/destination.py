@@ -16,11 +16,12 @@ The poll loop owns the state; a probe thread ends a pause. Two things open the b
 
 Either way, while not running readiness is false with the reason, the
 ``tiktok_capi.destination.state`` metric says which state, consumption is paused (the loop
-decides that, in ``_sync_destination``) and nothing held is routed anywhere — so an outage of any
-length dead-letters nothing. When the probe succeeds the thread calls ``on_recovered(outage)``
-(the poll loop puts a ``DestinationRecovered`` event on its queue; ``outage`` says whether a probe
-had failed first); the loop then calls :meth:`Destination.recovered`, re-sends or routes the held
-events, and resumes. :meth:`Destination.stop` is final (dead-letter limit, fatal errors).
+decides that: it pauses before it reports the state) and nothing held is routed anywhere, so
+an outage of any length dead-letters nothing. When the probe succeeds the thread calls
+``on_recovered(outage)`` (the poll loop puts a ``DestinationRecovered`` event on its queue;
+``outage`` says whether a probe had failed first); the loop then resumes, calls
+:meth:`Destination.recovered` and re-sends or routes the held events.
+:meth:`Destination.stop` is final (dead-letter limit, fatal errors).
 """
 
 from __future__ import annotations

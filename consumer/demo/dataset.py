@@ -4,49 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tiktok_capi.consumer.demo import DemoError
 from tiktok_capi.consumer.kafka.produce import produce_waiting
-
-# TikTok accepts events up to 7 days old; the dataset is squeezed into the last 6 if it spans more.
-_MAX_SPAN = timedelta(days=6)
-_TIME_FIELDS = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def rebase_timestamps(events: Sequence[Mapping[str, Any]], now: datetime) -> list[dict[str, Any]]:
-    """Move the events' times so the newest is ``now``, keeping their order and spacing.
-
-    A dataset spanning more than six days is squeezed into the last six (TikTok rejects
-    events older than seven days). Events without a parsable time are left as they are.
-    """
-    times = [t for e in events for t in (_parse_time(e.get(f)) for f in _TIME_FIELDS) if t]
-    if not times:
-        return [dict(e) for e in events]
-    newest, oldest = max(times), min(times)
-    span = newest - oldest
-    scale = min(1.0, _MAX_SPAN / span) if span else 1.0
-    out = []
-    for event in events:
-        copy = dict(event)
-        for name in _TIME_FIELDS:
-            moment = _parse_time(event.get(name))
-            if moment is not None:
-                moved = now - (newest - moment) * scale
-                copy[name] = moved.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        out.append(copy)
-    return out
 
 
 def load_dataset(limit: int | None) -> list[dict[str, Any]]:

@@ -29,6 +29,8 @@ from typing import IO, Any, Final, cast
 
 import orjson
 
+from tiktok_capi.mapping.timestamps import iso_utc
+
 __all__ = [
     "DATASET_NOW",
     "MAPPED_EVENTS",
@@ -50,6 +52,8 @@ SAMPLE_SIZE: Final = 5000
 SAMPLE_SEED: Final = 20241125
 DATASET_NOW: Final = datetime(2025, 1, 1, tzinfo=UTC)
 TIMESTAMP_FIELDS: Final = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
+MAX_SPAN: Final = timedelta(days=6)
+"""The longest span :func:`rebase_timestamps` keeps (TikTok refuses events over 7 days old)."""
 
 # Track events the TikTok mapping sends (see docs/spec), and some it skips.
 MAPPED_EVENTS: Final = (
@@ -127,7 +131,7 @@ _PATHS = ("/", "/collections/new", "/collections/sale", "/pages/about", "/blogs/
 
 def format_timestamp(moment: datetime) -> str:
     """ISO-8601 in UTC with milliseconds, as analytics libraries write it."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_utc(moment)
 
 
 def _parse(value: Any) -> datetime | None:
@@ -141,21 +145,27 @@ def _parse(value: Any) -> datetime | None:
 
 
 def rebase_timestamps(events: Iterable[Mapping[str, Any]], now: datetime) -> list[dict[str, Any]]:
-    """Shift the timestamps of ``events`` so that the latest ``timestamp`` becomes ``now``.
+    """Move the events' times so that the latest ``timestamp`` becomes ``now``.
 
-    Every field of :data:`TIMESTAMP_FIELDS` that parses as ISO-8601 moves by the same amount,
-    so the events keep their spacing and order. Returns new dicts; the inputs are untouched.
+    Every field of :data:`TIMESTAMP_FIELDS` that parses as ISO-8601 moves with it, so the events
+    keep their order and spacing — except that a dataset spanning more than
+    :data:`MAX_SPAN` is squeezed into it (TikTok rejects events older than seven days). Events
+    without a parsable time are left as they are. Returns new dicts; the inputs are untouched.
     """
     copies = [dict(event) for event in events]
-    moments = [m for m in (_parse(e.get("timestamp")) for e in copies) if m is not None]
-    if not moments:
+    anchors = [m for m in (_parse(e.get("timestamp")) for e in copies) if m is not None]
+    times = [m for e in copies for m in (_parse(e.get(f)) for f in TIMESTAMP_FIELDS) if m]
+    if not times:
         return copies
-    shift: timedelta = now - max(moments)
+    newest = max(anchors) if anchors else max(times)
+    oldest = min(times)
+    span = newest - oldest
+    scale = min(1.0, MAX_SPAN / span) if span > MAX_SPAN else 1.0
     for event in copies:
         for name in TIMESTAMP_FIELDS:
             moment = _parse(event.get(name))
             if moment is not None:
-                event[name] = format_timestamp(moment + shift)
+                event[name] = format_timestamp(now - (newest - moment) * scale)
     return copies
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
 from tiktok_capi.consumer.delivery.base import ErrorInfo
@@ -28,6 +27,8 @@ from tiktok_capi.consumer.kafka.records import (
     SourceRecord,
     header_value,
 )
+from tiktok_capi.mapping.pii import scrub
+from tiktok_capi.mapping.timestamps import iso_utc
 
 if TYPE_CHECKING:
     from tiktok_capi.consumer.config.settings import KafkaSettings
@@ -83,25 +84,17 @@ MAX_MESSAGE_LENGTH: Final = 300
 
 # Defence in depth: the sender already keeps messages PII-free, but a message quoting a value
 # must not carry an email address or a phone-like number into a topic anyone may read.
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_LONG_NUMBER = re.compile(r"\+?\d[\d ()-]{6,}\d")
+_MASK: Final = "<redacted>"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 def safe_message(message: str, limit: int = MAX_MESSAGE_LENGTH) -> str:
     """``message`` on one line, emails and phone-like numbers masked, at most ``limit`` chars."""
     text = _CONTROL.sub(" ", message).strip()
-    text = _EMAIL.sub("<redacted>", text)
-    text = _LONG_NUMBER.sub("<redacted>", text)
+    text = scrub(text, email_mask=_MASK, phone_mask=_MASK)
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return text
-
-
-def iso_utc(epoch_s: float) -> str:
-    """``2026-11-25T08:30:00.123Z`` for an epoch time in seconds."""
-    moment = datetime.fromtimestamp(epoch_s, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,12 +5,12 @@
     Delivered event ─▶ BatchOutcome
       delivered ─▶ resolved
       invalid   ─▶ failure router: dead-letter (reason invalid_event)
-      failed    ─▶ kept here, "suspect"; the destination's circuit breaker opens and probes
-      held      ─▶ kept here; the destination is put on hold (auth)
-    DestinationRecovered(outage=True)  ─▶ every kept event, in ``BATCH_SIZE`` batches, sent again
-    DestinationRecovered(outage=False) ─▶ the suspect events to the failure router (next retry
-                                          tier; after the last, the dead-letter topic), the rest
-                                          sent again
+      failed    ─▶ kept here, "suspect"; the loop is told why (the circuit breaker opens)
+      held      ─▶ kept here; the loop is told why (it pauses consumption and holds the
+                   destination for auth)
+    release_held(outage=True)  ─▶ every kept event, in ``BATCH_SIZE`` batches, back to the loop
+    release_held(outage=False) ─▶ the suspect events to the failure router (next retry tier;
+                                  after the last, the dead-letter topic), the rest to the loop
 
 A batch failing past the sender's retry budget is first taken for a destination-wide failure:
 TikTok answering the first probe is what makes it a failure of those events
@@ -26,27 +26,38 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 
 import orjson
 
 from tiktok_capi.consumer.delivery.base import BatchOutcome, ErrorInfo
-from tiktok_capi.consumer.delivery.destination import Destination
 from tiktok_capi.consumer.failures.router import FailureRouter
 from tiktok_capi.consumer.failures.tiers import FailureInfo
 from tiktok_capi.consumer.loop.batcher import Batch
 from tiktok_capi.consumer.telemetry.metrics import EVENTS_DELIVERED
 from tiktok_capi.consumer.telemetry.stats import StatsRecorder
 
-__all__ = ["Outcomes"]
+__all__ = ["Outcomes", "Pause"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Why a finished delivery pauses the destination (the loop acts on it).
+
+    ``refused``: TikTok refused the token, the pixel or a setting (``paused_auth``); otherwise
+    the batch failed past the retry budget and the circuit breaker opens (``down``).
+    """
+
+    error: ErrorInfo
+    refused: bool
 
 
 class Outcomes:
     """Turns delivery outcomes into resolutions, failure routes and held events.
 
     Args:
-        destination: the destination's state; put on hold when TikTok refuses the token/pixel.
         router: where invalid and failed events go.
         stats: counters for the connector's stats.
         batch_size: ``BATCH_SIZE``, for re-batching held events.
@@ -55,13 +66,11 @@ class Outcomes:
 
     def __init__(
         self,
-        destination: Destination,
         router: FailureRouter,
         stats: StatsRecorder,
         batch_size: int,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self._destination = destination
         self._router = router
         self._stats = stats
         self._batch_size = batch_size
@@ -90,11 +99,16 @@ class Outcomes:
             part.keep(lambda t: t.active)
         self._suspect = [(part, why) for part, why in self._suspect if part.events]
 
-    def on_delivered(self, batch: Batch, future: Future[BatchOutcome]) -> None:
+    def on_delivered(self, batch: Batch, future: Future[BatchOutcome]) -> Pause | None:
         """Resolve, dead-letter, retry or hold the events of ``batch`` by its outcome.
 
         Events of trackers retired meanwhile are ignored. A sender that raised (it promises
         not to) counts as a transient failure of the whole batch: nothing is lost.
+
+        Returns:
+            Why the destination should pause, when it should (events were kept): TikTok
+            refused the batch (auth), or the batch failed past the retry budget (the circuit
+            breaker). The loop then pauses consumption and holds or suspects the destination.
         """
         try:
             outcome = future.result()
@@ -135,26 +149,24 @@ class Outcomes:
             suspect.keep(lambda t: t.active)
             if suspect.events:
                 self._suspect.append((suspect, why))
-                self._destination.suspect(why)
+                return Pause(why, refused=False)
         if outcome.held and not self.closing:
             held = Batch(batch.started)
             held.extend(batch, outcome.held)
             held.keep(lambda t: t.active)
             self.hold(held)
-            self._destination.hold(
-                outcome.destination_down or ErrorInfo("auth", "destination refused the request")
-            )
+            refusal = outcome.destination_down or ErrorInfo("auth", "destination refused it")
+            return Pause(refusal, refused=True)
+        return None
 
-    def on_recovered(self, outage: bool) -> list[Batch]:
-        """The probe succeeded: the events to send again, in ``BATCH_SIZE`` batches.
+    def release_held(self, outage: bool) -> list[Batch]:
+        """The destination works again: the events to send again, in ``BATCH_SIZE`` batches.
 
         Args:
             outage: a probe had failed first, so the destination was down and the suspect
                 events are sent again; ``False``: TikTok answered at once, so their failure was
                 their own and they go to the next retry tier.
         """
-        if not self._destination.recovered():
-            return []
         held, self._held = self._held, []
         suspect, self._suspect = self._suspect, []
         if outage:

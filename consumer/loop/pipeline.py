@@ -120,6 +120,8 @@ class Pipeline:
         limiter: the dead-letter limit.
         health: health facts for the HTTP port.
         stats: counters for the connector's stats.
+        clock: monotonic seconds for the steps' timers (backpressure, registry backoff,
+            commit interval); injected by tests.
     """
 
     def __init__(
@@ -134,6 +136,7 @@ class Pipeline:
         limiter: DlqLimiter,
         health: HealthState,
         stats: StatsRecorder,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._config = config
         self._tiers = tiers
@@ -155,12 +158,17 @@ class Pipeline:
         self._batcher = Batcher(config.batch_size, config.batch_linger_s)
         self._source = source_factory(self)
         self._committer = Committer(
-            self._source.commit, config.commit_interval_s, on_committed=stats.set_committed
+            self._source.commit,
+            config.commit_interval_s,
+            clock=clock,
+            on_committed=stats.set_committed,
         )
         self._router = FailureRouter(tiers, producer, limiter, stats, self._stop_destination)
-        self._flow = FlowControl(self._source, config.max_in_flight_events, stats)
-        self._intake = Intake(self._lanes, self._flow, self._batcher, self._router, stats)
-        self._outcomes = Outcomes(self._destination, self._router, stats, config.batch_size)
+        self._flow = FlowControl(self._source, config.max_in_flight_events, stats, clock)
+        self._intake = Intake(
+            self._lanes, self._flow, self._batcher, self._router, stats, clock=clock
+        )
+        self._outcomes = Outcomes(self._router, stats, config.batch_size)
 
     # =========================================================================== public
     def request_stop(self, status: int = ExitStatus.OK) -> None:
@@ -252,12 +260,15 @@ class Pipeline:
                 self._send(batch)
         elif isinstance(event, Delivered):
             self._delivery.done(event.batch)
-            self._outcomes.on_delivered(event.batch, event.future)
-            self._sync_destination()
+            pause = self._outcomes.on_delivered(event.batch, event.future)
+            if pause is not None and self._destination.running:
+                self._source.pause_all(DESTINATION)  # first: readiness never runs ahead
+                if pause.refused:
+                    self._destination.hold(pause.error)
+                else:
+                    self._destination.suspect(pause.error)
         elif isinstance(event, DestinationRecovered):
-            for batch in self._outcomes.on_recovered(event.outage):
-                self._send(batch)
-            self._sync_destination()
+            self._recovered(event.outage)
 
     # ------------------------------------------------------------------ posting (any thread)
     def _post_decoded(self, chunk: Chunk, future: Future[list[Result]]) -> None:
@@ -284,13 +295,18 @@ class Pipeline:
         links = record_links(batch.messages) if tracing_enabled() else ()
         self._delivery.submit(batch, batch.events, links)
 
-    def _sync_destination(self) -> None:
-        """Partitions stay paused while the destination is not running (decided here only)."""
-        paused = self._source.is_paused_for(DESTINATION)
-        if not self._destination.running and not paused:
-            self._source.pause_all(DESTINATION)
-        elif self._destination.running and paused:
-            self._source.resume_all(DESTINATION)
+    def _recovered(self, outage: bool) -> None:
+        """The probe succeeded: resume, then report running, then send the held events.
+
+        ``outage``: a probe had failed first; otherwise the events that failed past the retry
+        budget go to the retry tiers (their failure was their own).
+        """
+        if self._destination.state not in (DestinationState.PAUSED_AUTH, DestinationState.DOWN):
+            return  # stopped meanwhile
+        self._source.resume_all(DESTINATION)
+        self._destination.recovered()
+        for batch in self._outcomes.release_held(outage):
+            self._send(batch)
 
     def _stop_destination(self, reason: str) -> None:
         if self._destination.state is DestinationState.STOPPED:

@@ -17,13 +17,14 @@ token), e-mail addresses and phone-number-looking strings are masked before they
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import threading
 from datetime import UTC, datetime
 from typing import IO, Any, Final
 
 import orjson
+
+from tiktok_capi.mapping.pii import scrub
 
 __all__ = [
     "JsonFormatter",
@@ -48,13 +49,6 @@ _RESERVED: Final = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
 )
 
-_EMAIL: Final = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-# International numbers (+ and 8-15 digits with separators) and NANP-style (555) 123-4567.
-# Bare digit runs are left alone: offsets, timestamps and counts look just like them.
-_PHONE: Final = re.compile(
-    r"(?<![\w+])\+\d(?:[\s().-]{0,2}\d){6,14}(?!\d)"
-    r"|(?<![\w(])\(?\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}(?!\d)"
-)
 _MASK_REDACTED: Final = "[redacted]"
 _MASK_EMAIL: Final = "[email]"
 _MASK_PHONE: Final = "[phone]"
@@ -83,9 +77,7 @@ def redact(text: str) -> str:
     for secret in _secrets:
         if secret in text:
             text = text.replace(secret, _MASK_REDACTED)
-    if "@" in text:
-        text = _EMAIL.sub(_MASK_EMAIL, text)
-    return _PHONE.sub(_MASK_PHONE, text)
+    return scrub(text, email_mask=_MASK_EMAIL, phone_mask=_MASK_PHONE, digit_runs=False)
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:

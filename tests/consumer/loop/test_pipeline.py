@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.fixtures.clock import JumpClock
 from tiktok_capi.consumer.decode.codec import DecodeError, RegistryUnavailable
 from tiktok_capi.consumer.decode.pool import InlineDecoding
 from tiktok_capi.consumer.decode.transform import Transformer
@@ -23,6 +24,8 @@ from tiktok_capi.consumer.failures.limit import DlqLimiter
 from tiktok_capi.consumer.failures.tiers import RetryTiers, Route
 from tiktok_capi.consumer.kafka.records import SourceRecord
 from tiktok_capi.consumer.kafka.source import PartitionKey
+from tiktok_capi.consumer.loop.flow import PAUSE_AFTER_S
+from tiktok_capi.consumer.loop.intake import REGISTRY_BACKOFF_S
 from tiktok_capi.consumer.loop.pipeline import Pipeline, PipelineConfig
 from tiktok_capi.consumer.status import ExitStatus
 from tiktok_capi.consumer.telemetry.health_state import DestinationState, HealthState
@@ -229,6 +232,7 @@ class Harness:
         self.stats = StatsRecorder()
         self.keys = [(TOPIC, p) for p in range(partitions)]
         self.source: FakeSource | None = None
+        self.clock = JumpClock()
 
         def make_source(listener: Any) -> Any:
             self.source = FakeSource(listener, self.keys)
@@ -244,6 +248,7 @@ class Harness:
             limiter=DlqLimiter(dlq_max),
             health=self.health,
             stats=self.stats,
+            clock=self.clock,
         )
         assert self.source is not None
         self.offsets = {key: 0 for key in self.keys}
@@ -405,7 +410,8 @@ def test_registry_outage_retries_records_and_never_dead_letters_them() -> None:
     h.produce(0, values(0, 6))
     h.start()
     h.wait(lambda: h.pipeline.in_flight == 6, "records held for the registry")
-    h.decoder.registry_down = False  # the first backoff is 1s
+    h.decoder.registry_down = False
+    h.clock.jump(REGISTRY_BACKOFF_S[0])  # the first backoff is over
     h.wait(lambda: len(h.sender.delivered) == 6, "records decoded after the outage")
     assert h.stop() == 0
     assert h.outcomes.written == []
@@ -427,16 +433,22 @@ def test_backpressure_pauses_when_the_excess_lasts() -> None:
     h.sender.gate.clear()
     h.produce(0, values(0, 40))
     h.start()
-    h.wait(lambda: h.source is not None and "backpressure" in h.source.paused, "pause", 5)
-    assert 10 <= h.pipeline.in_flight <= 10 + 1000
+    h.wait(lambda: h.pipeline.in_flight == 10, "the limit to be reached")
+
+    def paused() -> bool:
+        h.clock.jump(PAUSE_AFTER_S / 4)  # the excess lasts
+        return h.source is not None and "backpressure" in h.source.paused
+
+    h.wait(paused, "pause", 5)
+    assert h.pipeline.in_flight == 10
     h.sender.gate.set()
     h.wait(lambda: len(h.sender.delivered) == 40, "all deliveries")
     assert "backpressure" not in h.source.paused
     assert h.stop() == 0
 
 
-@pytest.mark.parametrize("grace", [0.3])
-def test_shutdown_waits_at_most_the_grace_period(grace: float) -> None:
+def test_shutdown_waits_at_most_the_grace_period() -> None:
+    grace = 0.3
     h = Harness(partitions=1, shutdown_grace_s=grace)
     h.sender.gate.clear()  # never answers until closed
     h.produce(0, values(0, 3))
