@@ -30,6 +30,7 @@ from tiktok_capi.consumer.config.values import (
     ConfigError,
     SecretStr,
     boolean,
+    byte_size,
     choice,
     durations,
     int_range,
@@ -310,6 +311,23 @@ class ProcessSettings:
         "Records consumed but not yet resolved before partitions are paused (backpressure; "
         "bounds memory).",
         "20000",
+    )
+    max_in_flight_bytes: int = option(
+        "MAX_IN_FLIGHT_BYTES",
+        byte_size,
+        "Bytes of record values consumed but not yet resolved before partitions are paused, "
+        "beside MAX_IN_FLIGHT_EVENTS (whichever is reached first): large records bound memory "
+        "by size, not count. The process holds about three times this (the record, the event, "
+        "its JSON) plus librdkafka's pre-fetch queue.",
+        "64MiB",
+    )
+    max_record_bytes: int = option(
+        "MAX_RECORD_BYTES",
+        byte_size,
+        "Largest record value taken for delivery; a larger one is dead-lettered as "
+        "`record_too_large` without being decoded (written without its value when the "
+        "dead-letter topic cannot take it).",
+        "1MiB",
     )
     shutdown_grace_s: float = option(
         "SHUTDOWN_GRACE",

@@ -17,6 +17,7 @@ __all__ = [
     "ConfigError",
     "SecretStr",
     "boolean",
+    "byte_size",
     "choice",
     "durations",
     "int_range",
@@ -115,6 +116,32 @@ def int_range(low: int, high: int | None = None) -> Callable[[str], int]:
         return number
 
     return parse
+
+
+_BYTE_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*$", re.IGNORECASE)
+_BYTE_UNITS: Final = {
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+}
+
+
+def byte_size(value: str) -> int:
+    """A positive size in bytes: ``1048576``, ``512KiB``, ``64MiB``, ``1MB`` (1,000,000)."""
+    match = _BYTE_SIZE.match(value)
+    if match is None:
+        raise ValueError(f"not a size in bytes: {value!r} (e.g. 64MiB, 512KiB, 1000000)")
+    number, unit = match.groups()
+    size = int(float(number) * _BYTE_UNITS[(unit or "b").lower()])
+    if size < 1:
+        raise ValueError(f"must be at least 1 byte, got {value!r}")
+    return size
 
 
 def non_negative_float(value: str) -> float:

@@ -45,6 +45,7 @@ from tiktok_capi.consumer.failures.limit import DlqLimiter
 from tiktok_capi.consumer.failures.producer import FailureProducer
 from tiktok_capi.consumer.failures.router import FailureRouter
 from tiktok_capi.consumer.failures.tiers import RetryTiers
+from tiktok_capi.consumer.kafka.records import KafkaMessage
 from tiktok_capi.consumer.kafka.source import PartitionKey, Source
 from tiktok_capi.consumer.loop.batcher import Batch, Batcher
 from tiktok_capi.consumer.loop.chunk import Chunk
@@ -91,6 +92,8 @@ class PipelineConfig:
     commit_interval_s: float
     shutdown_grace_s: float
     probe_interval_s: float = 30.0
+    max_in_flight_bytes: int = 0  # 0: records only
+    max_record_bytes: int = 0  # 0: no cap
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PipelineConfig:
@@ -103,6 +106,8 @@ class PipelineConfig:
             commit_interval_s=settings.kafka.commit_interval_s,
             shutdown_grace_s=settings.process.shutdown_grace_s,
             probe_interval_s=settings.tiktok.auth_probe_interval_s,
+            max_in_flight_bytes=settings.process.max_in_flight_bytes,
+            max_record_bytes=settings.process.max_record_bytes,
         )
 
 
@@ -153,7 +158,7 @@ class Pipeline:
             sender, health, self._post_recovered, config.probe_interval_s
         )
         self._delivery: DeliveryPool[Batch] = DeliveryPool(
-            sender, config.max_in_flight_requests, self._post_delivered
+            sender, config.max_in_flight_requests, self._post_delivered, _events_of
         )
         self._batcher = Batcher(config.batch_size, config.batch_linger_s)
         self._source = source_factory(self)
@@ -164,9 +169,17 @@ class Pipeline:
             on_committed=stats.set_committed,
         )
         self._router = FailureRouter(tiers, producer, limiter, stats, self._stop_destination)
-        self._flow = FlowControl(self._source, config.max_in_flight_events, stats, clock)
+        self._flow = FlowControl(
+            self._source, config.max_in_flight_events, stats, clock, config.max_in_flight_bytes
+        )
         self._intake = Intake(
-            self._lanes, self._flow, self._batcher, self._router, stats, clock=clock
+            self._lanes,
+            self._flow,
+            self._batcher,
+            self._router,
+            stats,
+            clock=clock,
+            max_record_bytes=config.max_record_bytes,
         )
         self._outcomes = Outcomes(self._router, stats, config.batch_size)
 
@@ -179,8 +192,13 @@ class Pipeline:
 
     @property
     def in_flight(self) -> int:
-        """Records consumed and not yet resolved."""
+        """Records consumed and not yet resolved (orphans of revoked partitions included)."""
         return self._lanes.in_flight()
+
+    @property
+    def in_flight_bytes(self) -> int:
+        """Value bytes of the records :attr:`in_flight` counts."""
+        return self._lanes.in_flight_bytes()
 
     def run(self) -> int:
         """Poll until :meth:`request_stop`, then drain, commit and leave the group.
@@ -207,11 +225,12 @@ class Pipeline:
         timeout = _BUSY_TIMEOUT_S if busy else _IDLE_TIMEOUT_S
         if self._batcher.pending:
             timeout = min(timeout, self._config.batch_linger_s)
-        in_flight = self._lanes.in_flight()
-        if self._flow.held_back(in_flight):
+        lanes = self._lanes
+        in_flight, in_flight_bytes = lanes.in_flight(), lanes.in_flight_bytes()
+        if self._flow.held_back(in_flight, in_flight_bytes):
             self._drain(wait_s=timeout)  # let results drain instead of fetching more
         else:
-            room = self._flow.room(in_flight)
+            room = self._flow.room(in_flight, in_flight_bytes)
             messages = self._source.consume(max(1, min(_CONSUME_BATCH, room)), timeout)
             if messages:
                 self._health.set_broker_reachable(True)
@@ -225,11 +244,11 @@ class Pipeline:
         if batch is not None:
             self._send(batch)
         self._router.poll()
-        in_flight = self._lanes.in_flight()
-        self._flow.release(in_flight)
+        in_flight, in_flight_bytes = lanes.in_flight(), lanes.in_flight_bytes()
+        self._flow.release(in_flight, in_flight_bytes)
         self._source.sync()
-        self._committer.maybe_commit(self._lanes.trackers())
-        self._flow.report_in_flight(in_flight)
+        self._committer.maybe_commit(lanes.trackers())
+        self._flow.report_in_flight(in_flight, in_flight_bytes)
 
     def _drain(self, wait_s: float = 0.0) -> bool:
         """Handle queued events; returns whether anything was handled.
@@ -253,6 +272,7 @@ class Pipeline:
         if isinstance(event, Decoded):
             chunk = event.chunk
             self._decoding_chunks.discard(chunk)
+            self._lanes.release(chunk)
             results = self._decoding.collect(chunk, event.future, self._decode)
             if results is None:
                 return  # submitted again (a worker died), or dropped at shutdown
@@ -260,6 +280,7 @@ class Pipeline:
                 self._send(batch)
         elif isinstance(event, Delivered):
             self._delivery.done(event.batch)
+            self._lanes.release(event.batch)
             pause = self._outcomes.on_delivered(event.batch, event.future)
             if pause is not None and self._destination.running:
                 self._source.pause_all(DESTINATION)  # first: readiness never runs ahead
@@ -293,7 +314,7 @@ class Pipeline:
             self._outcomes.hold(batch)
             return
         links = record_links(batch.messages) if tracing_enabled() else ()
-        self._delivery.submit(batch, batch.events, links)
+        self._delivery.submit(batch, links)
 
     def _recovered(self, outage: bool) -> None:
         """The probe succeeded: resume, then report running, then send the held events.
@@ -334,10 +355,33 @@ class Pipeline:
                 self._finish(lanes)
             self._committer.commit([lane.tracker for lane in lanes], "revoke")
         self._lanes.remove(lanes)
+        self._forget_revoked()
+        self._stats.set_assigned(self._lanes.keys())
+        self._flow.report_in_flight(self._lanes.in_flight(), self._lanes.in_flight_bytes())
+
+    def _forget_revoked(self) -> None:
+        """Drop what is queued for retired trackers; count what is still out as orphans.
+
+        Batched, held, waiting-for-a-thread and waiting-for-the-registry records of revoked
+        partitions are dropped: sending them would only duplicate what the new owner sends.
+        Records in a running request or a decode worker cannot be called back; they still take
+        memory until those return, so they go on counting toward the in-flight bounds.
+        """
         self._batcher.discard(lambda t: t.active)
         self._outcomes.forget_revoked()
-        self._stats.set_assigned(self._lanes.keys())
-        self._flow.report_in_flight(self._lanes.in_flight())
+        self._intake.forget_revoked()
+        for batch, _ in self._delivery.waiting:
+            batch.keep(lambda t: t.active)
+        self._delivery.drop_waiting(lambda b: not b.events)
+        lanes = self._lanes
+        for batch in self._delivery.running:
+            gone = [i for i, t in enumerate(batch.trackers) if not t.active]
+            lanes.release(batch)  # (a second revocation recounts the whole batch)
+            lanes.orphan(batch, len(gone), sum(_size(batch.messages[i]) for i in gone))
+        for chunk in self._decoding_chunks:
+            gone = [i for i, t in enumerate(chunk.trackers) if not t.active]
+            lanes.release(chunk)
+            lanes.orphan(chunk, len(gone), sum(len(chunk.values[i] or b"") for i in gone))
 
     def _finish(self, lanes: list[Lane]) -> None:
         """Deliver what is batched for ``lanes`` and wait (bounded) for their results."""
@@ -348,10 +392,9 @@ class Pipeline:
         batch = self._batcher.flush()
         if batch is not None:
             self._send(batch)
-        in_flight = self._delivery.in_flight
 
         def touching() -> bool:
-            return any(any(t in revoked for t in b.trackers) for b in in_flight)
+            return any(any(t in revoked for t in b.trackers) for b in self._delivery.in_flight)
 
         while self._destination.running and touching() and time.monotonic() < deadline:
             self._drain(wait_s=min(0.05, max(0.0, deadline - time.monotonic())))
@@ -394,6 +437,9 @@ class Pipeline:
             self._committer.commit(self._lanes.trackers(), "shutdown")
             self._flow.report_in_flight(self._lanes.in_flight())
         finally:
+            # First, whatever happened above: no sender thread may sit out a retry budget (or a
+            # probe a request timeout) past the grace period.
+            self._delivery.close_sender()
             self._destination.close()
             self._decoding.close()
             try:
@@ -402,3 +448,12 @@ class Pipeline:
                 self._delivery.shutdown()
                 self._router.close(0)
         log.info("stopped (in flight at exit: %d records)", self._lanes.in_flight())
+
+
+def _events_of(batch: Batch) -> list[bytes]:
+    return batch.events
+
+
+def _size(message: KafkaMessage) -> int:
+    value = message.value()
+    return len(value) if value is not None else 0

@@ -22,7 +22,17 @@ __all__ = ["PartitionOffsets"]
 class PartitionOffsets:
     """Resolved-offset bookkeeping of one assigned partition (owned by the poll loop)."""
 
-    __slots__ = ("_done", "_last", "_pending", "active", "committed", "partition", "topic")
+    __slots__ = (
+        "_done",
+        "_last",
+        "_pending",
+        "_sizes",
+        "active",
+        "bytes",
+        "committed",
+        "partition",
+        "topic",
+    )
 
     def __init__(self, topic: str, partition: int) -> None:
         self.topic = topic
@@ -32,9 +42,14 @@ class PartitionOffsets:
         self._pending: deque[int] = deque()  # tracked, unresolved-or-not-yet-popped, in order
         self._done: set[int] = set()  # resolved out of order, still behind an unresolved one
         self._last: int | None = None  # highest offset tracked
+        self._sizes: dict[int, int] = {}  # offset -> value bytes, for records not resolved yet
+        self.bytes = 0
+        """Value bytes of the records tracked and not resolved yet (the memory they hold)."""
 
-    def track(self, offset: int) -> bool:
-        """Take responsibility for the record at ``offset``; ``False`` when it is not new.
+    def track(self, offset: int, size: int = 0) -> bool:
+        """Take responsibility for the record at ``offset`` (of ``size`` value bytes).
+
+        Returns ``False`` when the offset is not new.
 
         Offsets must increase: one at or below the last tracked offset (a record consumed
         twice after a seek, a broker or client glitch) is refused and changes nothing, since
@@ -46,6 +61,9 @@ class PartitionOffsets:
             return False
         self._pending.append(offset)
         self._last = offset
+        if size:
+            self._sizes[offset] = size
+            self.bytes += size
         return True
 
     def resolve(self, offset: int) -> None:
@@ -57,6 +75,8 @@ class PartitionOffsets:
         pending = self._pending
         if not pending or offset < pending[0] or offset > pending[-1]:
             return
+        if self._sizes:
+            self.bytes -= self._sizes.pop(offset, 0)
         if pending[0] == offset:
             pending.popleft()
             done = self._done
@@ -89,6 +109,8 @@ class PartitionOffsets:
         left = self.unresolved
         self._pending.clear()
         self._done.clear()
+        self._sizes.clear()
+        self.bytes = 0
         return left
 
     def __repr__(self) -> str:

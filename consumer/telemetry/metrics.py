@@ -28,6 +28,7 @@ __all__ = [
     "EVENTS_MAPPED",
     "EVENTS_RETRIED",
     "EVENTS_SKIPPED",
+    "IN_FLIGHT_BYTES",
     "IN_FLIGHT_EVENTS",
     "IN_FLIGHT_REQUESTS",
     "METER_NAME",
@@ -75,6 +76,12 @@ IN_FLIGHT_EVENTS: Final = _meter.create_up_down_counter(
     "tiktok_capi.in_flight.events",
     unit="{record}",
     description="Records consumed and not yet resolved (bounded by MAX_IN_FLIGHT_EVENTS).",
+)
+IN_FLIGHT_BYTES: Final = _meter.create_up_down_counter(
+    "tiktok_capi.in_flight.bytes",
+    unit="By",
+    description="Value bytes of the records consumed and not yet resolved (bounded by "
+    "MAX_IN_FLIGHT_BYTES).",
 )
 
 # --- Mapping ----------------------------------------------------------------------------------

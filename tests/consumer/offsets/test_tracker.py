@@ -118,3 +118,20 @@ def test_resolving_an_offset_that_is_not_pending_changes_nothing() -> None:
     tracker.resolve(3)
     tracker.resolve(2)
     assert tracker.unresolved == 0 and tracker.committable == 4
+
+
+def test_bytes_follow_the_unresolved_records() -> None:
+    tracker = PartitionOffsets("t", 0)
+    for offset, size in ((0, 100), (1, 250), (2, 0), (3, 50)):
+        tracker.track(offset, size)
+    assert tracker.bytes == 400
+    tracker.resolve(1)  # out of order
+    tracker.resolve(1)
+    assert tracker.bytes == 150
+    tracker.resolve(0)
+    tracker.resolve(2)
+    assert tracker.bytes == 50
+    assert not tracker.track(3, 999)  # a repeat adds nothing
+    assert tracker.bytes == 50
+    tracker.retire()
+    assert tracker.bytes == 0
