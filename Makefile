@@ -23,7 +23,15 @@ venv: $(STAMP) ## Create the virtual environment and install everything
 
 .PHONY: run
 run: $(STAMP) ## Run the embedded demo: broker + TikTok emulator + consumer, on a sample storefront dataset
-	$(VENV)/bin/tiktok-capi demo
+	@# The compiled hot path, as the Docker image ships it, where this machine can build it.
+	@if $(PY) -m tools.compile_mapping >/dev/null 2>.build-compile.err; then \
+	  rm -f .build-compile.err; \
+	  PYTHONSAFEPATH=1 PYTHONPATH=.build/compiled:. $(VENV)/bin/tiktok-capi demo; \
+	else \
+	  echo "make run: pure Python ($$(tail -n 1 .build-compile.err | sed 's/^compile_mapping: //'))"; \
+	  rm -f .build-compile.err; \
+	  $(VENV)/bin/tiktok-capi demo; \
+	fi
 
 .PHONY: test
 test: lint typecheck pytest ## Run the whole test suite: ruff, mypy --strict, pytest
@@ -46,8 +54,23 @@ typecheck: $(STAMP) ## mypy --strict on mapping/ and consumer/
 pytest: $(STAMP) ## pytest (unit + integration against a real broker and the emulator)
 	$(PY) -m pytest -q
 
+BENCH_STAMP := $(VENV)/.bench-stamp
+
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install -q -e '.[bench]'
+	@touch $(BENCH_STAMP)
+
 .PHONY: bench
-bench: bench-mapping bench-emulator bench-e2e ## All benchmarks (print figures)
+bench: $(BENCH_STAMP) ## Benchmark suite (docs/performance.md): table + bench/results.json; ARGS="--only e2e,latency --records 200000"
+	$(PY) -m bench $(ARGS)
+
+.PHONY: bench-quick
+bench-quick: $(BENCH_STAMP) ## Every benchmark scenario at tiny sizes, in about a minute (checks it runs; figures meaningless)
+	$(PY) -m bench --quick --out .build/bench-quick/results.json --plot .build/bench-quick/cost_curves.png $(ARGS)
+
+.PHONY: bench-profile
+bench-profile: $(BENCH_STAMP) ## py-spy profile of one end-to-end drain (pure Python): our hot spots and their CPU share
+	$(PY) -m bench --only e2e --builds pure --repeat 1 --profile .build/profile/stacks.txt $(ARGS)
 
 .PHONY: bench-mapping
 bench-mapping: $(STAMP) ## Mapping throughput (events/s, one core), pure Python then compiled
@@ -68,5 +91,5 @@ clean: ## Remove the virtual environment and caches
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build .build *.egg-info
 
 .PHONY: compile
-compile: $(STAMP) ## Compile mapping/ with mypyc into .build/compiled (opt-in; docs/architecture.md)
+compile: $(STAMP) ## Compile the hot path with mypyc into .build/compiled (make run uses it; docs/architecture.md)
 	$(PY) -m tools.compile_mapping --out .build/compiled

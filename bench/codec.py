@@ -18,17 +18,17 @@ from typing import Any
 import orjson
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
-from tiktok_capi.consumer.decode.codec import (
+from bench.internals import (
     BundledDecoder,
     RegistryDecoder,
     bundled_schema_text,
+    cdp_event_schema,
     encode_event,
     encode_event_framed,
     frame,
+    generate,
     to_record,
 )
-from tiktok_capi.consumer.demo.storefront import generate
-from tiktok_capi.schemas.loader import cdp_event_schema
 
 
 class _Schemas:

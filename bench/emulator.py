@@ -30,10 +30,7 @@ from typing import Any
 import httpx
 import orjson
 
-from tiktok_capi.emulator.config import EmulatorConfig
-from tiktok_capi.emulator.contract import TRACK_PATH
-from tiktok_capi.emulator.gctune import tuned_for_serving
-from tiktok_capi.emulator.service import Emulator
+from bench.internals import TRACK_PATH, Emulator, EmulatorConfig, tuned_for_serving
 
 TOKEN = "bench-token"  # noqa: S105 - the local emulator's token, not a secret
 PIXEL = "BENCHPIXEL"

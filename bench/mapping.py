@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from tiktok_capi.mapping import Mapped, MappingSettings, compiled, map_event
+from bench.internals import Mapped, MappingSettings, compiled, map_event
 
 _TRACK_MIX: tuple[tuple[str, int], ...] = (
     ("page", 34),

@@ -36,8 +36,10 @@ __all__ = [
     "PACKAGE",
     "ROOT",
     "TOP_PACKAGES",
+    "compiler_missing",
     "enabled",
     "extensions",
+    "mode",
     "package_dirs",
     "packages",
     "requirements",
@@ -64,9 +66,33 @@ _TYPED_IMPORTS = ("orjson", "phonenumbers")
 _NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 
+def mode(environ: Mapping[str, str] = os.environ) -> str:
+    """``TIKTOK_CAPI_MYPYC`` as ``on`` (1, true, yes), ``off`` (0, false, no) or ``auto`` (else)."""
+    value = environ.get(FLAG, "").strip().lower()
+    if value in {"1", "true", "yes"}:
+        return "on"
+    if value in {"0", "false", "no"}:
+        return "off"
+    return "auto"
+
+
+def compiler_missing() -> str | None:
+    """Why C extensions cannot be built here (no C compiler or Python headers), else None."""
+    import shutil
+    import sysconfig
+
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(os.environ.get("CC", compiler).split()[0]) is None:
+        return f"no C compiler ({compiler}) on PATH"
+    if not (Path(sysconfig.get_paths()["include"]) / "Python.h").exists():
+        return "no Python headers (Python.h)"
+    return None
+
+
 def enabled(environ: Mapping[str, str] = os.environ) -> bool:
-    """Whether ``TIKTOK_CAPI_MYPYC`` asks for the compiled build (``1``, ``true`` or ``yes``)."""
-    return environ.get(FLAG, "").strip().lower() in {"1", "true", "yes"}
+    """Whether a wheel build compiles: asked for (``on``), or ``auto`` with a compiler here."""
+    chosen = mode(environ)
+    return chosen == "on" or (chosen == "auto" and compiler_missing() is None)
 
 
 def package_dirs() -> dict[str, str]:

@@ -93,7 +93,7 @@ class Emulator:
             wall_clock,
         )
 
-    # ----------------------------------------------------------------- lifecycle
+    # --- lifecycle --------------------------------------------------------------------------------
 
     def start(self) -> str:
         """Bind, serve in a background thread and return the base URL (``http://host:port``).
@@ -153,7 +153,7 @@ class Emulator:
     ) -> None:
         self.stop()
 
-    # ----------------------------------------------------------------- addresses
+    # --- addresses --------------------------------------------------------------------------------
 
     @property
     def base_url(self) -> str:
@@ -178,7 +178,7 @@ class Emulator:
         """The pixel code (``event_source_id``) the emulator accepts."""
         return self.config.pixel_code
 
-    # ----------------------------------------------------------------- state
+    # --- state ------------------------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
         """Counters, as ``GET /_emulator/stats`` answers them: ``requests``,
@@ -216,7 +216,7 @@ class Emulator:
         self._injector.configure(faults)
         return faults
 
-    # ----------------------------------------------------------------- HTTP
+    # --- HTTP -------------------------------------------------------------------------------------
 
     def post(self, path: str, headers: Any, body: bytes) -> Reply:
         """Answer a POST (called by the server's connection threads)."""

@@ -61,11 +61,9 @@ command.run()
 
 def compiler_missing() -> str | None:
     """Why a compile cannot run here (no C compiler, Python headers or mypy), else None."""
-    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    if shutil.which(os.environ.get("CC", compiler).split()[0]) is None:
-        return f"no C compiler ({compiler}) on PATH"
-    if not (Path(sysconfig.get_paths()["include"]) / "Python.h").exists():
-        return "no Python headers (Python.h)"
+    missing = mypyc_mapping.compiler_missing()
+    if missing is not None:
+        return missing
     try:
         importlib.metadata.version("mypy")
     except importlib.metadata.PackageNotFoundError:

@@ -301,7 +301,7 @@ class ProcessSettings:
         "DECODE_WORKERS",
         int_range(0, 16),
         "Processes that decode and map records off the poll loop (Avro decoding and mapping "
-        "cost ~35 µs per event in Python, the bulk of the work); 0 decodes in the poll loop "
+        "are the bulk of the work: docs/performance.md); 0 decodes in the poll loop "
         "itself. 2 keeps a 2-CPU pod busy.",
         "2",
     )

@@ -101,7 +101,7 @@ class SchemaSource(Protocol):
         ...
 
 
-# -- the bundled schema ----------------------------------------------------------------------
+# --- the bundled schema ---------------------------------------------------------------------------
 @cache
 def bundled_schema() -> Any:
     """The bundled CDP event schema, parsed by fastavro (the reader schema)."""
@@ -115,7 +115,7 @@ def bundled_schema_text() -> str:
     return text
 
 
-# -- encoding --------------------------------------------------------------------------------
+# --- encoding -------------------------------------------------------------------------------------
 def _json_text(value: Any) -> str:
     try:
         return orjson.dumps(value).decode()
@@ -173,7 +173,7 @@ def encode_event_framed(event: Mapping[str, Any], schema_id: int) -> bytes:
     return frame(schema_id, encode_event(event))
 
 
-# -- decoding --------------------------------------------------------------------------------
+# --- decoding -------------------------------------------------------------------------------------
 def _from_record(record: Mapping[str, Any]) -> dict[str, Any]:
     event: dict[str, Any] = {}
     get = record.get

@@ -119,7 +119,7 @@ class InlineDecoding:
         """Nothing to stop."""
 
 
-# --------------------------------------------------------------------------- worker side
+# --- worker side ----------------------------------------------------------------------------------
 _worker: Transformer | None = None
 
 
@@ -156,7 +156,7 @@ def _warm_up() -> float:
     return time.time()
 
 
-# --------------------------------------------------------------------------- parent side
+# --- parent side ----------------------------------------------------------------------------------
 class PoolDecoding:
     """``workers`` processes running the transformer on chunks of values.
 

@@ -157,7 +157,7 @@ class HttpSender:
         if transport is None:
             self._sockets.install(self._client)
 
-    # --- Sender protocol ----------------------------------------------------------------------
+    # --- Sender protocol --------------------------------------------------------------------------
 
     def deliver(self, events: Sequence[bytes], links: Sequence[Any] = ()) -> BatchOutcome:
         """Send ``events`` and say what became of each; see :class:`.base.Sender`.
@@ -272,7 +272,7 @@ class HttpSender:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # --- one subset of the batch -------------------------------------------------------------
+    # --- one subset of the batch ------------------------------------------------------------------
 
     def _send(self, batch: _Batch, indexes: list[int]) -> str | None:
         """Send the events at ``indexes``, retrying within the batch's budget.
@@ -347,7 +347,7 @@ class HttpSender:
         pending.appendleft(indexes[:half])
         return True
 
-    # --- one HTTP request --------------------------------------------------------------------
+    # --- one HTTP request -------------------------------------------------------------------------
 
     def _post(
         self, body: bytes, size: int, links: Sequence[Any], span_name: str = "tiktok.track"

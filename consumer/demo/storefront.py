@@ -169,7 +169,7 @@ def rebase_timestamps(events: Iterable[Mapping[str, Any]], now: datetime) -> lis
     return copies
 
 
-# -- the population ----------------------------------------------------------------------------
+# --- the population -------------------------------------------------------------------------------
 class _Shopper:
     __slots__ = ("address", "agent", "anonymous_id", "email", "first", "ip", "last", "locale",
                  "phone", "user_id")  # fmt: skip
@@ -256,7 +256,7 @@ def _phone(rng: random.Random, code: str, area: str) -> str:
     return rng.choice((f"{code} {area} {number[:4]} {number[4:]}", f"{code}{area}{number}"))
 
 
-# -- events ------------------------------------------------------------------------------------
+# --- events ---------------------------------------------------------------------------------------
 def _product(rng: random.Random, with_quantity: bool = True) -> dict[str, Any]:
     category, brand, names = rng.choice(_CATALOG)
     name = rng.choice(names)

@@ -43,10 +43,3 @@ class DlqLimiter:
         while self._times and self._times[0] <= now - self.WINDOW_S:
             self._times.popleft()
         return len(self._times) <= self.max_per_minute
-
-    def count(self) -> int:
-        """Dead letters in the last minute (capped at the limit + 1; 0 without a limit)."""
-        if not self.max_per_minute:
-            return 0
-        now = self._clock()
-        return sum(1 for t in self._times if t > now - self.WINDOW_S)

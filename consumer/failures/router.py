@@ -97,7 +97,7 @@ class FailureRouter:
         self.draining = False
         """Set at shutdown: failed writes are not sent again (their records stay uncommitted)."""
 
-    # ----------------------------------------------------------------------------- routing
+    # --- routing ----------------------------------------------------------------------------------
     def dead_letter(
         self,
         tracker: PartitionOffsets,
@@ -124,7 +124,7 @@ class FailureRouter:
         record = source_record(message)
         self._write(_Write(tracker, offset, record, self.tiers.route(record, failure, now)))
 
-    # ----------------------------------------------------------------------------- the loop
+    # --- the loop ---------------------------------------------------------------------------------
     def poll(self) -> None:
         """Serve the producer's acknowledgements and send again the failed writes now due."""
         resend = self._resend
@@ -149,7 +149,7 @@ class FailureRouter:
         self._resend.clear()
         self._producer.close(timeout)
 
-    # ----------------------------------------------------------------------------- writes
+    # --- writes -----------------------------------------------------------------------------------
     def _write(self, write: _Write) -> None:
         route = write.route
         if route.is_dead_letter:

@@ -8,8 +8,9 @@ Pausing has several independent reasons, combined here so that one never undoes 
 
 - *global* reasons pause every assigned partition (``backpressure``, ``destination`` down,
   ``shutdown``), and newly assigned partitions join the pause at the next :meth:`Source.sync`;
-- *timed* per-partition pauses end at a monotonic deadline (a retry-tier record not due yet, the
-  schema registry unreachable). The caller seeks the partition back to the record first.
+- *timed* per-partition pauses end at a monotonic deadline (a retry-tier record not due yet).
+  The caller seeks the partition back to the record first, and shortens its consume timeout to
+  :attr:`Source.next_timed_resume` so the partition resumes on time.
 
 librdkafka drops the pre-fetched messages of a paused partition and resumes from the last message
 handed to the application (+1), so pausing after a consume loses nothing.
@@ -85,7 +86,7 @@ class Source:
         self._fresh: set[PartitionKey] = set()
         self._consumer = Consumer(conf)
 
-    # ----------------------------------------------------------------------------- membership
+    # --- membership -------------------------------------------------------------------------------
     def subscribe(self) -> None:
         """Join the group; assignment arrives through the listener during :meth:`consume`."""
         self._consumer.subscribe(
@@ -129,7 +130,7 @@ class Source:
                 self._fresh.discard(key)
             self._health.set_assignment(assigned=bool(self.assigned), waiting=not self.assigned)
 
-    # ----------------------------------------------------------------------------- consuming
+    # --- consuming --------------------------------------------------------------------------------
     def consume(self, num_messages: int, timeout: float) -> list[Message]:
         """Fetch up to ``num_messages`` records (rebalance and stats callbacks run in here)."""
         messages: list[Message] = self._consumer.consume(num_messages, timeout)
@@ -148,7 +149,7 @@ class Source:
         self._consumer.close()
         self._health.set_assignment(assigned=False, waiting=False)
 
-    # ----------------------------------------------------------------------------- pausing
+    # --- pausing ----------------------------------------------------------------------------------
     def pause_all(self, reason: str) -> None:
         """Pause every assigned partition for ``reason`` until :meth:`resume_all` (reason)."""
         if reason not in self._global:
@@ -199,7 +200,7 @@ class Source:
         """The earliest monotonic deadline of a timed pause (to shorten the poll timeout)."""
         return min(self._timed.values()) if self._timed else None
 
-    # ----------------------------------------------------------------------------- callbacks
+    # --- callbacks --------------------------------------------------------------------------------
     def _on_stats(self, stats_json: str) -> None:
         try:
             stats = orjson.loads(stats_json)

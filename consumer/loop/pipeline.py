@@ -144,6 +144,7 @@ class Pipeline:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._config = config
+        self._clock = clock
         self._tiers = tiers
         self._health = health
         self._stats = stats
@@ -183,7 +184,7 @@ class Pipeline:
         )
         self._outcomes = Outcomes(self._router, stats, config.batch_size)
 
-    # =========================================================================== public
+    # --- public -----------------------------------------------------------------------------------
     def request_stop(self, status: int = ExitStatus.OK) -> None:
         """Ask the loop to shut down gracefully (safe from any thread and signal handlers)."""
         if status != ExitStatus.OK:
@@ -218,13 +219,16 @@ class Pipeline:
             self._shutdown()
         return int(self._exit_status)
 
-    # =========================================================================== the loop
+    # --- the loop ---------------------------------------------------------------------------------
     def _iteration(self) -> None:
         self._health.tick()
         busy = bool(self._delivery.in_flight or self._decoding_chunks) or self._router.pending()
         timeout = _BUSY_TIMEOUT_S if busy else _IDLE_TIMEOUT_S
         if self._batcher.pending:
             timeout = min(timeout, self._config.batch_linger_s)
+        resume_at = self._source.next_timed_resume
+        if resume_at is not None:  # a retry tier partition becomes due: resume it on time
+            timeout = min(timeout, max(0.0, resume_at - self._clock()))
         lanes = self._lanes
         in_flight, in_flight_bytes = lanes.in_flight(), lanes.in_flight_bytes()
         if self._flow.held_back(in_flight, in_flight_bytes):
@@ -291,7 +295,7 @@ class Pipeline:
         elif isinstance(event, DestinationRecovered):
             self._recovered(event.outage)
 
-    # ------------------------------------------------------------------ posting (any thread)
+    # --- posting (any thread) ---------------------------------------------------------------------
     def _post_decoded(self, chunk: Chunk, future: Future[list[Result]]) -> None:
         self._events.put(Decoded(chunk, future))
 
@@ -301,7 +305,7 @@ class Pipeline:
     def _post_recovered(self, outage: bool) -> None:
         self._events.put(DestinationRecovered(outage))
 
-    # ------------------------------------------------------------------ doing (poll loop)
+    # --- doing (poll loop) ------------------------------------------------------------------------
     def _decode(self, chunk: Chunk) -> None:
         self._decoding_chunks.add(chunk)
         self._decoding.submit(chunk, self._post_decoded)
@@ -337,7 +341,7 @@ class Pipeline:
         self._destination.stop(reason)
         self.request_stop(ExitStatus.STOPPED)
 
-    # =========================================================================== rebalancing
+    # --- rebalancing ------------------------------------------------------------------------------
     def on_assigned(self, partitions: Sequence[PartitionKey]) -> None:
         """New partitions: a fresh tracker (assignment generation) for each."""
         for key in partitions:
@@ -401,7 +405,7 @@ class Pipeline:
             self._router.poll()
         self._router.flush(max(0.0, min(5.0, deadline - time.monotonic())))
 
-    # =========================================================================== shutdown
+    # --- shutdown ---------------------------------------------------------------------------------
     def _shutdown(self) -> None:
         """Stop fetching, drain in-flight work within the grace period, commit, leave."""
         self._shutting_down = True

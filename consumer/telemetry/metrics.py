@@ -43,7 +43,7 @@ __all__ = [
 METER_NAME: Final = "tiktok_capi"
 _meter = metrics.get_meter(METER_NAME)
 
-# --- Kafka side -------------------------------------------------------------------------------
+# --- Kafka side -----------------------------------------------------------------------------------
 RECORDS_CONSUMED: Final = _meter.create_counter(
     "tiktok_capi.records.consumed",
     unit="{record}",
@@ -84,7 +84,7 @@ IN_FLIGHT_BYTES: Final = _meter.create_up_down_counter(
     "MAX_IN_FLIGHT_BYTES).",
 )
 
-# --- Mapping ----------------------------------------------------------------------------------
+# --- Mapping --------------------------------------------------------------------------------------
 EVENTS_MAPPED: Final = _meter.create_counter(
     "tiktok_capi.events.mapped",
     unit="{event}",
@@ -96,7 +96,7 @@ EVENTS_SKIPPED: Final = _meter.create_counter(
     description="Events skipped by the mapping (offset committed). Attributes: reason.",
 )
 
-# --- Outcomes ---------------------------------------------------------------------------------
+# --- Outcomes -------------------------------------------------------------------------------------
 EVENTS_DELIVERED: Final = _meter.create_counter(
     "tiktok_capi.events.delivered",
     unit="{event}",
@@ -121,7 +121,7 @@ WRITES_FAILED: Final = _meter.create_counter(
     "dead_letter), code (librdkafka error name).",
 )
 
-# --- TikTok requests --------------------------------------------------------------------------
+# --- TikTok requests ------------------------------------------------------------------------------
 REQUESTS: Final = _meter.create_counter(
     "tiktok_capi.requests",
     unit="{request}",
@@ -155,7 +155,7 @@ THROTTLE_WAIT_DURATION: Final = _meter.create_counter(
     description="Total time requests spent waiting. Attributes: cause (rate_limit, backoff).",
 )
 
-# --- Destination ------------------------------------------------------------------------------
+# --- Destination ----------------------------------------------------------------------------------
 DESTINATION_STATE: Final = _meter.create_gauge(
     "tiktok_capi.destination.state",
     unit="1",

@@ -127,12 +127,20 @@ def test_one_definition_of_the_build() -> None:
     assert mypyc_mapping.sources() == sorted(
         [*(f"mapping/{p.name}" for p in (ROOT / "mapping").glob("*.py")), "consumer/decode/fast.py"]
     )
-    assert [mypyc_mapping.enabled({"TIKTOK_CAPI_MYPYC": v}) for v in ("1", "true", "0", "")] == [
-        True,
-        True,
-        False,
-        False,
+    # Compiled wherever it can be (auto), insisted on (1) or refused (0).
+    assert [
+        mypyc_mapping.mode({"TIKTOK_CAPI_MYPYC": v}) for v in ("1", "true", "0", "", "auto")
+    ] == [
+        "on",
+        "on",
+        "off",
+        "auto",
+        "auto",
     ]
+    assert mypyc_mapping.enabled({"TIKTOK_CAPI_MYPYC": "1"}) is True
+    assert mypyc_mapping.enabled({"TIKTOK_CAPI_MYPYC": "0"}) is False
+    can_compile = mypyc_mapping.compiler_missing() is None
+    assert mypyc_mapping.enabled({}) is can_compile
 
 
 def dump(path: str) -> None:

@@ -18,14 +18,12 @@ class Clock:
 def test_zero_means_unlimited() -> None:
     limiter = DlqLimiter(0, clock=Clock())
     assert all(limiter.record() for _ in range(10_000))
-    assert limiter.count() == 0
 
 
 def test_more_than_the_limit_in_a_minute_trips() -> None:
     clock = Clock()
     limiter = DlqLimiter(3, clock=clock)
     assert [limiter.record() for _ in range(3)] == [True, True, True]
-    assert limiter.count() == 3
     assert limiter.record() is False
     assert limiter.record() is False
 
@@ -39,8 +37,7 @@ def test_the_window_slides() -> None:
     clock.now += 29.9
     assert limiter.record() is False  # three within 59.9 s
     clock.now += 60
-    assert limiter.count() == 0
-    assert limiter.record() and limiter.record()
+    assert limiter.record() and limiter.record()  # the window is empty again
     assert limiter.record() is False
 
 

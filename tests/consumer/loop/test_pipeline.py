@@ -92,6 +92,7 @@ class FakeSource:
         self.commits: list[dict[PartitionKey, int]] = []
         self.paused: set[str] = set()
         self.fatal_error: str | None = None
+        self.next_timed_resume: float | None = None
         self.closed = False
         self.actions: list[Callable[[], None]] = []  # run inside the next consume (callbacks)
 

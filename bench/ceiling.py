@@ -1,0 +1,120 @@
+"""The ceiling: decode + map + request encoding in one process, no Kafka, no network.
+
+    python -m bench.ceiling [--records 20000] [--repeat 3] [--formats bundled_avro,json]
+
+What a decode worker does per record (the connector's own ``Transformer``: decode, map,
+``orjson.dumps`` of the TikTok event) plus joining the mapped events into 1,000-event request
+bodies as the sender does, for each value format of :mod:`bench.formats`. Measured in CPU time
+(``time.process_time``: one thread, so CPU µs per record, and records/s per core = 10⁶ / that).
+Formats take turns within each repeat, so a busy neighbour slows them alike.
+
+Run it in the interpreter of the build to measure: the suite starts it once per build
+(``PYTHONPATH`` of the compiled copy for ``compiled``). Prints one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from bench.formats import FORMATS, Format
+from bench.internals import MAPPED, build_name, ceiling_step, sample_events
+from bench.processes import PIXEL, TOKEN
+
+__all__ = ["measure"]
+
+_CHUNK = 1000  # values per decode-worker call and events per request, as the defaults
+_ENV = {
+    "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",  # required by the settings, never used here
+    "TIKTOK_ACCESS_TOKEN": TOKEN,
+    "TIKTOK_PIXEL_CODE": PIXEL,
+}
+
+
+def _one_pass(step: Any, values: list[bytes], now: float) -> tuple[int, list[bytes]]:
+    """Transform every value and build the request bodies; (events mapped, bodies)."""
+    transform, head, tail = step.transform, step.head, step.tail
+    pending: list[bytes] = []
+    bodies: list[bytes] = []
+    mapped = 0
+    for start in range(0, len(values), _CHUNK):
+        for result in transform(values[start : start + _CHUNK], now):
+            if result[0] == MAPPED:
+                pending.append(result[2])
+        while len(pending) >= _CHUNK:
+            bodies.append(head + b",".join(pending[:_CHUNK]) + tail)
+            mapped += _CHUNK
+            del pending[:_CHUNK]
+    if pending:
+        bodies.append(head + b",".join(pending) + tail)
+        mapped += len(pending)
+    return mapped, bodies
+
+
+def measure(
+    formats: list[Format], records: int, repeat: int, seed: int, now: float
+) -> dict[str, Any]:
+    """CPU per record of each format, ``repeat`` times; see the module docstring."""
+    events = list(sample_events(records, seed, datetime.fromtimestamp(now, UTC)))
+    prepared = []
+    reference: list[bytes] | None = None
+    for fmt in formats:
+        values = [fmt.encode(e) for e in events]
+        step = ceiling_step({**_ENV, **fmt.env}, fmt.decoder() if fmt.decoder else None)
+        mapped, bodies = _one_pass(step, values, now)  # warms caches; checks the output
+        if reference is None:
+            reference = bodies
+        prepared.append((fmt, values, step, mapped, bodies == reference))
+    runs: dict[str, list[float]] = {fmt.name: [] for fmt in formats}
+    for _ in range(repeat):
+        for fmt, values, step, _mapped, _same in prepared:
+            started = time.process_time()
+            _one_pass(step, values, now)
+            runs[fmt.name].append((time.process_time() - started) / len(values) * 1e6)
+    return {
+        "build": build_name(),
+        "records": records,
+        "formats": {
+            fmt.name: {
+                "label": fmt.label,
+                "stand_in": fmt.stand_in,
+                "mean_value_bytes": round(sum(map(len, values)) / len(values)),
+                "mapped_share": round(mapped / len(values), 4),
+                # The same request bodies as the first format: the same mapping work was done.
+                "same_requests_as_first_format": same,
+                "cpu_us_per_record_runs": [round(v, 3) for v in runs[fmt.name]],
+            }
+            for fmt, values, _step, mapped, same in prepared
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.ceiling", description=__doc__)
+    parser.add_argument("--records", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--now", type=float, default=None, help="events end at this Unix time")
+    parser.add_argument(
+        "--formats",
+        default=",".join(f.name for f in FORMATS),
+        help="comma-separated, of: " + ", ".join(f.name for f in FORMATS),
+    )
+    args = parser.parse_args(argv)
+    known = {f.name: f for f in FORMATS}
+    names = [n for n in args.formats.split(",") if n]
+    if unknown := [n for n in names if n not in known]:
+        parser.error(f"unknown formats: {', '.join(unknown)}")
+    now = args.now if args.now is not None else time.time()
+    result = measure([known[n] for n in names], args.records, args.repeat, args.seed, now)
+    json.dump(result, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

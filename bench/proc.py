@@ -1,0 +1,139 @@
+"""What the benchmarks read from ``/proc`` (Linux): CPU seconds, memory, process trees, machine.
+
+The connector is measured from outside, as an operator would: user + system CPU of the process
+and of every descendant (decode workers, multiprocessing's helpers), peak resident memory
+(``VmHWM``) per process, and the current resident memory (``VmRSS``) of the whole tree, sampled,
+for the peak of the sum.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "cpu_seconds",
+    "descendants",
+    "machine",
+    "peak_rss_kib",
+    "rss_kib",
+    "tree",
+    "tree_cpu_seconds",
+]
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        # The command name (2nd field) may hold spaces and parentheses: split after the last ")".
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by ``pid`` (0 when it is gone)."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (children, grandchildren, ...)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        fields = _stat_fields(int(stat.parent.name))
+        if fields is not None:
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def tree(pids: Iterable[int]) -> list[int]:
+    """``pids`` and all their descendants."""
+    out: list[int] = []
+    for pid in pids:
+        out.append(pid)
+        out.extend(descendants(pid))
+    return out
+
+
+def tree_cpu_seconds(pids: Iterable[int], known: dict[int, float] | None = None) -> float:
+    """CPU seconds of ``pids`` and their descendants.
+
+    ``known`` (pid -> last CPU seen) is updated in place and keeps the CPU of processes that
+    ended since (a worker that exited still did its work): pass the same dict at every sample.
+    """
+    seen = known if known is not None else {}
+    for pid in tree(pids):
+        value = cpu_seconds(pid)
+        if value > 0 or pid not in seen:
+            seen[pid] = max(value, seen.get(pid, 0.0))
+    return sum(seen.values())
+
+
+def _status_kib(pid: int, key: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def peak_rss_kib(pid: int) -> int:
+    """Peak resident memory of ``pid`` so far (``VmHWM``), KiB; 0 when it is gone."""
+    return _status_kib(pid, "VmHWM:")
+
+
+def rss_kib(pid: int) -> int:
+    """Current resident memory of ``pid`` (``VmRSS``), KiB; 0 when it is gone."""
+    return _status_kib(pid, "VmRSS:")
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on: cores, CPU model, memory, load, interpreter."""
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        load = []
+    memory_mib = _meminfo_mib("MemTotal:")
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": model or platform.processor() or platform.machine(),
+        "memory_mib": memory_mib,
+        "load_average": load,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+    }
+
+
+def _meminfo_mib(key: str) -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith(key):
+                return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
