@@ -29,6 +29,7 @@ from tiktok_capi.consumer.failures.producer import FailureProducer
 from tiktok_capi.consumer.failures.tiers import RetryTiers
 from tiktok_capi.consumer.kafka.source import Source
 from tiktok_capi.consumer.kafka.topics import ensure_topics
+from tiktok_capi.consumer.kafka.watch import BrokerWatch
 from tiktok_capi.consumer.loop.pipeline import Pipeline, PipelineConfig
 from tiktok_capi.consumer.telemetry.health_state import HealthState
 from tiktok_capi.consumer.telemetry.stats import ConnectorStats, StatsRecorder
@@ -123,9 +124,17 @@ class Connector:
             settings.kafka.group_id,
             settings.tiktok.pixel_code,
         )
+        watch = BrokerWatch(
+            {**admin_config(settings.kafka), "logger": logging.getLogger("librdkafka.admin")},
+            settings.kafka.source_topic,
+            self.health,
+            settings.kafka.broker_stall_timeout_s,
+        )
+        watch.start()
         try:
             return pipeline.run()
         finally:
+            watch.stop()
             if owns_sender:
                 sender.close()
 

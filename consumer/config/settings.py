@@ -122,6 +122,14 @@ class KafkaSettings:
         "insurance against a bad deploy dead-lettering the stream (0 = no limit).",
         "1000",
     )
+    broker_stall_timeout_s: float = option(
+        "BROKER_STALL_TIMEOUT",
+        positive_duration,
+        "How long the broker may leave a metadata request unanswered (asked every half of this "
+        "by a watch of its own) before /readyz turns 503: catches a broker that holds its "
+        "connections open and answers nothing.",
+        "10s",
+    )
     schema_registry_url: str | None = option(
         "SCHEMA_REGISTRY_URL",
         url,

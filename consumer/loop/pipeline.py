@@ -77,6 +77,7 @@ _CONSUME_BATCH: Final = 1000
 _IDLE_TIMEOUT_S: Final = 0.1
 _BUSY_TIMEOUT_S: Final = 0.01
 _REVOKE_WAIT_MAX_S: Final = 10.0
+_COMMIT_WAIT_MIN_S: Final = 2.0  # the final commit may wait this long even past the grace
 
 SourceFactory = Callable[["Pipeline"], Source]
 
@@ -168,7 +169,9 @@ class Pipeline:
             config.commit_interval_s,
             clock=clock,
             on_committed=stats.set_committed,
+            commit_async=self._source.commit_async,
         )
+        self._source.commit_results = self._committer.on_result
         self._router = FailureRouter(tiers, producer, limiter, stats, self._stop_destination)
         self._flow = FlowControl(
             self._source, config.max_in_flight_events, stats, clock, config.max_in_flight_bytes
@@ -438,7 +441,7 @@ class Pipeline:
             self._delivery.close_sender()
             self._drain()
             self._router.flush(max(0.0, deadline - time.monotonic()))
-            self._committer.commit(self._lanes.trackers(), "shutdown")
+            self._commit_at_shutdown(deadline)
             self._flow.report_in_flight(self._lanes.in_flight())
         finally:
             # First, whatever happened above: no sender thread may sit out a retry budget (or a
@@ -452,6 +455,21 @@ class Pipeline:
                 self._delivery.shutdown()
                 self._router.close(0)
         log.info("stopped (in flight at exit: %d records)", self._lanes.in_flight())
+
+    def _commit_at_shutdown(self, deadline: float) -> None:
+        """Commit what is resolved and wait for the answer, but not past the grace period.
+
+        A coordinator that does not answer (a stalled broker) would hold a synchronous commit
+        for minutes; past the deadline the records are simply delivered again by the next owner.
+        """
+        committer = self._committer
+        if not committer.commit_async(self._lanes.trackers(), "shutdown"):
+            return
+        wait_until = max(deadline, time.monotonic() + _COMMIT_WAIT_MIN_S)
+        while committer.waiting and time.monotonic() < wait_until:
+            self._source.consume(_CONSUME_BATCH, 0.05)  # serves the commit callback
+        if committer.waiting:
+            log.warning("the final offset commit was not answered in time; not committed")
 
 
 def _events_of(batch: Batch) -> list[bytes]:

@@ -95,6 +95,9 @@ class FakeSource:
         self.next_timed_resume: float | None = None
         self.closed = False
         self.actions: list[Callable[[], None]] = []  # run inside the next consume (callbacks)
+        self.commit_results: Callable[[Any, list[Any] | None], None] | None = None
+        self._answers: list[list[Any]] = []
+        self.answer_commits = True  # False: the coordinator is away, async commits wait
 
     def subscribe(self) -> None:
         self.listener.on_assigned(self.partitions)
@@ -102,6 +105,11 @@ class FakeSource:
     def consume(self, n: int, timeout: float) -> list[Msg]:
         while self.actions:
             self.actions.pop(0)()
+        while self.answer_commits and self._answers:
+            offsets = self._answers.pop(0)
+            self.commits.append({(tp.topic, tp.partition): tp.offset for tp in offsets})
+            if self.commit_results is not None:
+                self.commit_results(None, offsets)
         if self.paused:
             time.sleep(min(timeout, 0.005))
             return []
@@ -113,6 +121,9 @@ class FakeSource:
     def commit(self, offsets: list[Any]) -> list[Any]:
         self.commits.append({(tp.topic, tp.partition): tp.offset for tp in offsets})
         return offsets
+
+    def commit_async(self, offsets: list[Any]) -> None:
+        self._answers.append(offsets)  # answered inside a later consume, as librdkafka does
 
     def committed(self) -> dict[PartitionKey, int]:
         merged: dict[PartitionKey, int] = {}
