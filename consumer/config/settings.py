@@ -34,6 +34,7 @@ from tiktok_capi.consumer.config.values import (
     choice,
     durations,
     int_range,
+    is_loopback_url,
     names,
     non_negative_float,
     parse_duration,
@@ -188,6 +189,15 @@ class TikTokSettings:
         url,
         "Base URL; requests go to `{TIKTOK_API_URL}/open_api/v1.3/event/track/`.",
         "https://business-api.tiktok.com",
+    )
+    allow_http: bool = option(
+        "TIKTOK_ALLOW_HTTP",
+        boolean,
+        "Allow an `http://` TIKTOK_API_URL on another host (an emulator in another container): "
+        "the token and the events would cross the network unencrypted. Loopback URLs are "
+        "always allowed; `https://` is always verified against the system's CAs "
+        "(`SSL_CERT_FILE` / `SSL_CERT_DIR` name others).",
+        "false",
     )
     batch_size: int = option(
         "BATCH_SIZE",
@@ -450,6 +460,22 @@ def _raise(problems: list[str]) -> None:
         raise ConfigError("\n".join(problems))
 
 
+def _tiktok(env: Mapping[str, str], problems: list[str]) -> TikTokSettings | None:
+    tiktok = load_section(TikTokSettings, env, problems)
+    if (
+        tiktok is not None
+        and tiktok.api_url.startswith("http://")
+        and not (tiktok.allow_http or is_loopback_url(tiktok.api_url))
+    ):
+        # The access token travels in a header: never in clear text over a network by mistake.
+        problems.append(
+            f"TIKTOK_API_URL={tiktok.api_url!r}: plain http to another host would send the token "
+            "unencrypted; use https://, or set TIKTOK_ALLOW_HTTP=true for a test emulator"
+        )
+        return None
+    return tiktok
+
+
 def load_kafka_settings(env: Mapping[str, str]) -> KafkaSettings:
     """Read and validate the Kafka section alone (commands that never talk to TikTok).
 
@@ -471,7 +497,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     """
     problems: list[str] = []
     kafka = _kafka(env, problems)
-    tiktok = load_section(TikTokSettings, env, problems)
+    tiktok = _tiktok(env, problems)
     mapping = _mapping(env, problems)
     process = load_section(ProcessSettings, env, problems)
     _raise(problems)

@@ -7,9 +7,11 @@ loader adds the variable's name), :class:`SecretStr` for tokens and passwords, a
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from typing import Final
+from urllib.parse import urlsplit
 
 import phonenumbers
 
@@ -21,6 +23,7 @@ __all__ = [
     "choice",
     "durations",
     "int_range",
+    "is_loopback_url",
     "names",
     "non_negative_float",
     "parse_duration",
@@ -161,6 +164,17 @@ def url(value: str) -> str:
     if not cleaned.startswith(("http://", "https://")):
         raise ValueError(f"not an http(s) URL: {cleaned!r}")
     return cleaned
+
+
+def is_loopback_url(value: str) -> bool:
+    """Whether the URL's host is this machine: ``localhost``, ``127.0.0.0/8`` or ``::1``."""
+    host = urlsplit(value).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def choice(*choices: str) -> Callable[[str], str]:

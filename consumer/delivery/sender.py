@@ -146,6 +146,9 @@ class HttpSender:
             transport=transport,
             limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
             timeout=httpx.Timeout(settings.request_timeout_s, connect=settings.connect_timeout_s),
+            # Certificates are always verified (SSL_CERT_FILE / SSL_CERT_DIR name other CAs):
+            # the token is in every request.
+            verify=True,
             headers={
                 "Access-Token": settings.access_token.get_secret_value(),
                 "Content-Type": "application/json",

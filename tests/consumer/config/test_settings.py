@@ -224,3 +224,28 @@ def test_memory_bounds_default_for_a_small_pod() -> None:
     process = load_settings(REQUIRED).process
     assert process.max_in_flight_bytes == 64 * 1024**2
     assert process.max_record_bytes == 1024**2
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://business-api.tiktok.com", True),
+        ("http://127.0.0.1:8081", True),
+        ("http://127.9.9.9:8081", True),
+        ("http://localhost:8081", True),
+        ("http://[::1]:8081", True),
+        ("http://tiktok-emulator:8081", False),
+        ("http://10.0.0.7", False),
+        ("http://business-api.tiktok.com", False),
+    ],
+)
+def test_plain_http_to_another_host_is_refused_unless_allowed(url: str, allowed: bool) -> None:
+    env = {**REQUIRED, "TIKTOK_API_URL": url}
+    if allowed:
+        assert load_settings(env).tiktok.api_url == url
+        return
+    with pytest.raises(ConfigError) as raised:
+        load_settings(env)
+    assert "TIKTOK_API_URL" in str(raised.value) and "TIKTOK_ALLOW_HTTP" in str(raised.value)
+    assert "tok-secret-123" not in str(raised.value)
+    assert load_settings({**env, "TIKTOK_ALLOW_HTTP": "true"}).tiktok.allow_http
