@@ -15,6 +15,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from tests.fixtures.broker import BrokerHelper
+from tests.fixtures.clock import ManualClock as Clock
 from tiktok_capi.consumer.failures import router as router_module
 from tiktok_capi.consumer.failures.limit import DlqLimiter
 from tiktok_capi.consumer.failures.producer import FailureProducer
@@ -35,14 +36,6 @@ from tiktok_capi.consumer.offsets.tracker import PartitionOffsets
 from tiktok_capi.consumer.telemetry.stats import StatsRecorder
 
 T0 = 1_700_000_000.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class FakeProducer:
