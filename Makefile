@@ -72,6 +72,10 @@ bench-quick: $(BENCH_STAMP) ## Every benchmark scenario at tiny sizes, in about 
 bench-profile: $(BENCH_STAMP) ## py-spy profile of one end-to-end drain (pure Python): our hot spots and their CPU share
 	$(PY) -m bench --only e2e --builds pure --repeat 1 --profile .build/profile/stacks.txt $(ARGS)
 
+.PHONY: bench-hash-cache
+bench-hash-cache: $(STAMP) ## The user-data hash cache: CPU per event on and off, on a repeating and a unique stream
+	$(PY) -m bench.hash_cache
+
 .PHONY: bench-mapping
 bench-mapping: $(STAMP) ## Mapping throughput (events/s, one core), pure Python then compiled
 	$(PY) -m bench.mapping

@@ -42,6 +42,7 @@ from tiktok_capi.emulator.contract import TRACK_PATH
 from tiktok_capi.emulator.gctune import tuned_for_serving
 from tiktok_capi.emulator.service import Emulator
 from tiktok_capi.mapping import Mapped, MappingSettings, compiled, map_event
+from tiktok_capi.mapping import user as mapping_user
 from tiktok_capi.schemas.loader import cdp_event_schema
 from tools import compile_mapping
 
@@ -75,6 +76,7 @@ __all__ = [
     "free_port",
     "generate",
     "map_event",
+    "mapping_user",
     "produce_waiting",
     "sample_events",
     "to_record",

@@ -28,11 +28,6 @@ _SHA256_ANY_CASE = re.compile(r"[0-9a-fA-F]{64}")
 _NON_ALNUM = re.compile(r"[\W_]+")
 _E164 = phonenumbers.PhoneNumberFormat.E164
 
-# Parsing a phone number costs ~17 us; shoppers repeat. The cache is keyed by a digest of the
-# raw number (never the number itself) and holds only the hashed result, so it keeps no PII.
-_PHONE_CACHE: dict[bytes, str | None] = {}
-_PHONE_CACHE_SIZE = 50_000
-
 
 def sha256_hex(text: str) -> str:
     """SHA-256 of the UTF-8 text, as 64 lower-case hex digits."""
@@ -103,13 +98,4 @@ def hash_phone(value: str, region: str) -> str | None:
     text = value.strip()
     if len(text) == 64 and _SHA256_ANY_CASE.fullmatch(text):
         return text.lower()
-    key = hashlib.sha256(f"{region}\x00{text}".encode("utf-8", "surrogatepass")).digest()
-    try:
-        return _PHONE_CACHE[key]
-    except KeyError:
-        pass
-    hashed = _parse_phone(text, region)
-    if len(_PHONE_CACHE) >= _PHONE_CACHE_SIZE:
-        _PHONE_CACHE.clear()
-    _PHONE_CACHE[key] = hashed
-    return hashed
+    return _parse_phone(text, region)

@@ -31,3 +31,13 @@ def test_benchmark_delivers_everything_and_prints_its_figures() -> None:
     assert report["rejected_requests"] == 0
     for figure in ("records_per_s_steady", "events_per_s_steady", "connector_peak_rss_mib"):
         assert report[figure] > 0
+
+
+def test_the_hash_cache_benchmark_runs() -> None:
+    from bench.hash_cache import measure
+
+    result = measure(records=200, repeat=1)
+    for stream in ("repeating", "unique"):
+        assert result[stream]["us_per_event_cache_on"]["median"] > 0
+        assert 0.0 <= result[stream]["hit_ratio"] <= 1.0
+    assert result["repeating"]["hit_ratio"] > result["unique"]["hit_ratio"]
