@@ -32,6 +32,7 @@ from tiktok_capi.consumer.failures.router import REASON_TOO_LARGE
 from tiktok_capi.consumer.failures.tiers import REASON_RETRIES_EXHAUSTED, RetryTiers
 from tiktok_capi.consumer.kafka.source import Source
 from tiktok_capi.consumer.kafka.topics import StartupCancelled, ensure_topics
+from tiktok_capi.consumer.kafka.watch import BrokerWatch
 from tiktok_capi.consumer.loop.pipeline import Pipeline, PipelineConfig
 from tiktok_capi.consumer.status import ExitStatus
 from tiktok_capi.consumer.telemetry.health_state import HealthState
@@ -182,10 +183,18 @@ class Connector:
         reporter = ProgressReporter(
             self._stats.snapshot, settings.process.progress_interval_s, settings.kafka.source_topic
         )
+        watch = BrokerWatch(
+            {**admin_config(settings.kafka), "logger": logging.getLogger("librdkafka.admin")},
+            settings.kafka.source_topic,
+            self.health,
+            settings.kafka.broker_stall_timeout_s,
+        )
         reporter.start()
+        watch.start()
         try:
             return pipeline.run()
         finally:
+            watch.stop()
             reporter.stop()
             log_totals(self._stats.snapshot())
             if owns_sender:

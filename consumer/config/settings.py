@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from tiktok_capi.consumer.config.librdkafka import property_problem
 from tiktok_capi.consumer.config.options import Option, load_section, option, options_of
@@ -36,9 +36,11 @@ from tiktok_capi.consumer.config.values import (
     ConfigError,
     SecretStr,
     boolean,
+    byte_size,
     choice,
     durations,
     int_range,
+    is_loopback_url,
     names,
     non_negative_float,
     parse_duration,
@@ -134,7 +136,15 @@ class KafkaSettings:
         int_range(0),
         "Stop consuming (and alert) when more records than this are dead-lettered in a minute: "
         "insurance against a bad deploy dead-lettering the stream (0 = no limit).",
-        "0",
+        "1000",
+    )
+    broker_stall_timeout_s: float = option(
+        "BROKER_STALL_TIMEOUT",
+        positive_duration,
+        "How long the broker may leave a metadata request unanswered (asked every half of this "
+        "by a watch of its own) before /readyz turns 503: catches a broker that holds its "
+        "connections open and answers nothing.",
+        "10s",
     )
     properties: Mapping[str, str] = field(default_factory=dict)
     """Extra librdkafka properties from ``KAFKA_*`` variables (dotted keys)."""
@@ -313,6 +323,15 @@ class TikTokSettings:
         "Base URL; requests go to `{TIKTOK_API_URL}/open_api/v1.3/event/track/`.",
         "https://business-api.tiktok.com",
     )
+    allow_http: bool = option(
+        "TIKTOK_ALLOW_HTTP",
+        boolean,
+        "Allow an `http://` TIKTOK_API_URL on another host (an emulator in another container): "
+        "the token and the events would cross the network unencrypted. Loopback URLs are "
+        "always allowed; `https://` is always verified against the system's CAs "
+        "(`SSL_CERT_FILE` / `SSL_CERT_DIR` name others).",
+        "false",
+    )
     batch_size: int = option(
         "BATCH_SIZE",
         int_range(1, 1000),
@@ -372,7 +391,9 @@ class TikTokSettings:
     auth_probe_interval_s: float = option(
         "AUTH_PROBE_INTERVAL",
         positive_duration,
-        "While the destination is paused for auth, how often the token is probed.",
+        "While the destination is paused for auth, how often the token is probed; while it "
+        "is down (TikTok not answering), the longest wait between two probes (the first is "
+        "sent at once, then after 1s, 2s, 4s, ...).",
         "30s",
     )
 
@@ -448,6 +469,23 @@ class ProcessSettings:
         "Records consumed but not yet resolved before partitions are paused (backpressure; "
         "bounds memory).",
         "20000",
+    )
+    max_in_flight_bytes: int = option(
+        "MAX_IN_FLIGHT_BYTES",
+        byte_size,
+        "Bytes of record values consumed but not yet resolved before partitions are paused, "
+        "beside MAX_IN_FLIGHT_EVENTS (whichever is reached first): large records bound memory "
+        "by size, not count. The process holds about three times this (the record, the event, "
+        "its JSON) plus librdkafka's pre-fetch queue.",
+        "64MiB",
+    )
+    max_record_bytes: int = option(
+        "MAX_RECORD_BYTES",
+        byte_size,
+        "Largest record value taken for delivery; a larger one is dead-lettered as "
+        "`record_too_large` without being decoded (written without its value when the "
+        "dead-letter topic cannot take it).",
+        "1MiB",
     )
     shutdown_grace_s: float = option(
         "SHUTDOWN_GRACE",
@@ -678,6 +716,24 @@ def _one(read: Callable[[Mapping[str, str], list[str]], T | None], env: Mapping[
     return section
 
 
+def _tiktok(
+    env: Mapping[str, str], problems: list[str], extra: Mapping[str, Any] | None = None
+) -> TikTokSettings | None:
+    tiktok = load_section(TikTokSettings, env, problems, extra)
+    if (
+        tiktok is not None
+        and tiktok.api_url.startswith("http://")
+        and not (tiktok.allow_http or is_loopback_url(tiktok.api_url))
+    ):
+        # The access token travels in a header: never in clear text over a network by mistake.
+        problems.append(
+            f"TIKTOK_API_URL={tiktok.api_url!r}: plain http to another host would send the token "
+            "unencrypted; use https://, or set TIKTOK_ALLOW_HTTP=true for a test emulator"
+        )
+        return None
+    return tiktok
+
+
 def load_kafka_settings(env: Mapping[str, str]) -> KafkaSettings:
     """Read and validate the Kafka section alone (commands that never talk to TikTok).
 
@@ -707,7 +763,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     inputs = _inputs(env, problems)
     before = len(problems)
     token = _token(env, problems)
-    tiktok = load_section(TikTokSettings, env, problems, token)
+    tiktok = _tiktok(env, problems, token)
     if len(problems) > before:
         tiktok = None
     mapping = _mapping(env, problems)

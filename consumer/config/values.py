@@ -7,9 +7,11 @@ loader adds the variable's name), :class:`SecretStr` for tokens and passwords, a
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from typing import Final
+from urllib.parse import urlsplit
 
 import phonenumbers
 
@@ -17,9 +19,11 @@ __all__ = [
     "ConfigError",
     "SecretStr",
     "boolean",
+    "byte_size",
     "choice",
     "durations",
     "int_range",
+    "is_loopback_url",
     "names",
     "non_negative_float",
     "parse_duration",
@@ -117,6 +121,32 @@ def int_range(low: int, high: int | None = None) -> Callable[[str], int]:
     return parse
 
 
+_BYTE_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*$", re.IGNORECASE)
+_BYTE_UNITS: Final = {
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+}
+
+
+def byte_size(value: str) -> int:
+    """A positive size in bytes: ``1048576``, ``512KiB``, ``64MiB``, ``1MB`` (1,000,000)."""
+    match = _BYTE_SIZE.match(value)
+    if match is None:
+        raise ValueError(f"not a size in bytes: {value!r} (e.g. 64MiB, 512KiB, 1000000)")
+    number, unit = match.groups()
+    size = int(float(number) * _BYTE_UNITS[(unit or "b").lower()])
+    if size < 1:
+        raise ValueError(f"must be at least 1 byte, got {value!r}")
+    return size
+
+
 def non_negative_float(value: str) -> float:
     """A number of zero or more."""
     try:
@@ -134,6 +164,17 @@ def url(value: str) -> str:
     if not cleaned.startswith(("http://", "https://")):
         raise ValueError(f"not an http(s) URL: {cleaned!r}")
     return cleaned
+
+
+def is_loopback_url(value: str) -> bool:
+    """Whether the URL's host is this machine: ``localhost``, ``127.0.0.0/8`` or ``::1``."""
+    host = urlsplit(value).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def choice(*choices: str) -> Callable[[str], str]:

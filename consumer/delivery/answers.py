@@ -9,17 +9,22 @@ a :class:`SendError` whose class says what the caller does next::
     ├── RetryableError           back off (``retry_after_s`` when the server said) and retry
     │   ├── ThrottledError       40100, 40132, 61000, HTTP 429
     │   └── TransientError       50000, 50002, 51012, 60001, 5xx, garbage bodies, timeouts
-    ├── InvalidEventsError       the request's events were rejected: isolate and dead-letter them
+    │       └── UnclassifiedError   an answer that does not say what is wrong: a 4xx without a
+    │                               TikTok body, an unknown code, a rejection naming no event
+    ├── InvalidEventsError       TikTok named an event it rejects (``data.N``): dead-letter it
     │   └── SplitBatchError      40061 (or HTTP 413): the batch itself is wrong, split it in halves
-    ├── DestinationDownError     auth (40001, 40102-40105), misconfigured (40063): stop, hold, probe
+    ├── DestinationDownError     auth (40001, 40102-40105), misconfigured (40063, 404, 407): hold
     └── SenderClosedError        the sender is closing: hold what is not delivered
 
 The code table is data (:data:`DEFAULT_CODES`, :data:`DEFAULT_STATUSES`); pass a modified copy to
-:class:`Classifier` to change a verdict without touching the logic. Codes not in the table:
-``4xxxx`` (TikTok's client-error range) are ``invalid`` — resending the same events cannot help,
-and bisection confines the damage to the events that really fail; every other unknown code is
-``transient`` (retried, then sent to the retry tiers and, at last, the dead-letter topic), so an
-unknown answer never loses events and never stops the stream.
+:class:`Classifier` to change a verdict without touching the logic.
+
+Only what TikTok names is ever dead-lettered. An answer that blames no event — a 4xx without a
+TikTok body (a proxy, a gateway), a code missing from the table, a 40000/40002/40062 whose message
+names no ``data.N`` — is no evidence that an event is invalid: it is *unclassified*, retried like a
+transient failure and, past the retry budget, handed to the destination's circuit breaker (a
+probe tells a destination-wide failure from one of these events; see
+:mod:`~tiktok_capi.consumer.delivery.destination`), never bisected into single-event dead letters.
 """
 
 from __future__ import annotations
@@ -38,7 +43,6 @@ import orjson
 from tiktok_capi.consumer.delivery.base import ErrorClass, ErrorInfo
 
 __all__ = [
-    "DEFAULT_CLASSIFIER",
     "DEFAULT_CODES",
     "DEFAULT_STATUSES",
     "Answer",
@@ -51,8 +55,8 @@ __all__ = [
     "SplitBatchError",
     "ThrottledError",
     "TransientError",
+    "UnclassifiedError",
     "Verdict",
-    "classify",
     "event_index",
     "from_transport_error",
     "parse_answer",
@@ -60,8 +64,8 @@ __all__ = [
 ]
 
 # What to do with one answer: "ok" = delivered; "split" = split the batch in halves (no event is
-# to blame yet); the rest are the ErrorClass of the ErrorInfo.
-Verdict = Literal["ok", "split", "throttled", "transient", "invalid", "auth", "misconfigured"]
+# to blame yet); the rest are the ErrorClass the ErrorInfo carries.
+Verdict = Literal["ok", "split"] | ErrorClass
 
 DEFAULT_CODES: Final[Mapping[int, Verdict]] = MappingProxyType(
     {
@@ -88,14 +92,15 @@ DEFAULT_CODES: Final[Mapping[int, Verdict]] = MappingProxyType(
 
 # HTTP statuses whose body has no TikTok code (gateways, proxies, a wrong URL). 429 and 5xx win
 # over the body's code (a 5xx is never "invalid"); other 4xx, and any 3xx (a redirect means the
-# URL is wrong), are used only when the body has no code.
+# URL is wrong), are used only when the body has no code. A status missing here (a gateway's
+# bare 400, a 418) says nothing about the events: unclassified.
 DEFAULT_STATUSES: Final[Mapping[int, Verdict]] = MappingProxyType(
     {
-        400: "invalid",
         401: "auth",
         403: "auth",
         404: "misconfigured",
         405: "misconfigured",
+        407: "misconfigured",  # a proxy wants credentials: HTTPS_PROXY is wrong
         408: "transient",
         413: "split",
         429: "throttled",
@@ -126,8 +131,15 @@ class TransientError(RetryableError):
     """The server or the network failed; the request may succeed later."""
 
 
+class UnclassifiedError(TransientError):
+    """An answer that blames nothing usable; retried, never a reason to dead-letter an event.
+
+    ``info.code`` is set when TikTok itself answered (its token check passed).
+    """
+
+
 class InvalidEventsError(SendError):
-    """TikTok rejected the request for its content; the offending events are dead-lettered."""
+    """TikTok rejected an event it names (``data.N``); that event is dead-lettered."""
 
     @property
     def event_index(self) -> int | None:
@@ -152,6 +164,7 @@ _ERRORS: Final[Mapping[Verdict, type[SendError]]] = MappingProxyType(
         "split": SplitBatchError,
         "throttled": ThrottledError,
         "transient": TransientError,
+        "unclassified": UnclassifiedError,
         "invalid": InvalidEventsError,
         "auth": DestinationDownError,
         "misconfigured": DestinationDownError,
@@ -222,6 +235,7 @@ class Classifier:
         statuses: verdict per HTTP status when the body carries no code (429 always).
         unknown_client_code: verdict for codes 40000-49999 missing from ``codes``.
         unknown_code: verdict for any other code missing from ``codes``.
+        unnamed_invalid: verdict for an ``invalid`` answer whose message names no ``data.N``.
     """
 
     def __init__(
@@ -229,13 +243,15 @@ class Classifier:
         codes: Mapping[int, Verdict] = DEFAULT_CODES,
         statuses: Mapping[int, Verdict] = DEFAULT_STATUSES,
         *,
-        unknown_client_code: Verdict = "invalid",
-        unknown_code: Verdict = "transient",
+        unknown_client_code: Verdict = "unclassified",
+        unknown_code: Verdict = "unclassified",
+        unnamed_invalid: Verdict = "unclassified",
     ) -> None:
         self.codes = MappingProxyType(dict(codes))
         self.statuses = MappingProxyType(dict(statuses))
         self.unknown_client_code: Verdict = unknown_client_code
         self.unknown_code: Verdict = unknown_code
+        self.unnamed_invalid: Verdict = unnamed_invalid
 
     def verdict(self, code: int) -> Verdict:
         """The verdict for a TikTok ``code`` (table first, then the unknown-code rules)."""
@@ -257,13 +273,15 @@ class Classifier:
         elif answer is not None:
             verdict = self.verdict(answer.code)
             if verdict == "ok" and not 200 <= http_status < 300:
-                verdict = "transient"  # code 0 on an error status: do not trust it
+                verdict = "unclassified"  # code 0 on an error status: do not trust it
             message = answer.message or f"TikTok code {answer.code}"
+            if verdict == "invalid" and event_index(answer.message) is None:
+                verdict = self.unnamed_invalid  # TikTok blames no event: no reason to drop one
         elif 200 <= http_status < 300:
             verdict, message = "transient", f"HTTP {http_status} with an unparseable body"
         else:
             verdict = self.statuses.get(http_status) or (
-                "misconfigured" if 300 <= http_status < 400 else "invalid"
+                "misconfigured" if 300 <= http_status < 400 else "unclassified"
             )
             message = f"HTTP {http_status} without a TikTok answer"
         if verdict == "ok":
@@ -276,7 +294,7 @@ class Classifier:
             code=answer.code if answer is not None else None,
             request_id=answer.request_id if answer is not None else None,
             http_status=http_status,
-            retry_after_s=retry_after_s if verdict in ("throttled", "transient") else None,
+            retry_after_s=retry_after_s if verdict in _RETRYABLE else None,
         )
         return _ERRORS[verdict](info)
 
@@ -288,18 +306,13 @@ class Classifier:
         return None if err is None else err.info
 
 
+_RETRYABLE: Final = frozenset({"throttled", "transient", "unclassified"})
+
+
 def _error_class(verdict: Verdict) -> ErrorClass:
     if verdict == "split" or verdict == "ok":
         return "invalid"
     return verdict
-
-
-DEFAULT_CLASSIFIER: Final = Classifier()
-
-
-def classify(http_status: int, body: bytes, *, retry_after: str | None = None) -> ErrorInfo | None:
-    """Classify one Events API answer with the default tables (see :class:`Classifier`)."""
-    return DEFAULT_CLASSIFIER.classify(http_status, body, retry_after=retry_after)
 
 
 def from_transport_error(exc: httpx.HTTPError) -> TransientError:

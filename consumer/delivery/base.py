@@ -19,11 +19,14 @@ from typing import Any, Literal, Protocol
 
 __all__ = ["BatchOutcome", "ErrorClass", "ErrorInfo", "Sender"]
 
-# throttled / transient: back off and retry (in-process, then retry tiers);
-# invalid: permanent for the offending event(s) -> dead-letter them;
-# auth: token/permission/pixel problem -> stop the destination, probe until it works;
-# misconfigured: a setting is wrong (e.g. partner name) -> stop the destination.
-ErrorClass = Literal["throttled", "transient", "invalid", "auth", "misconfigured"]
+# throttled / transient: back off and retry (in-process, then the circuit breaker's probe, then
+#   retry tiers);
+# unclassified: an answer that says nothing usable (a 4xx without a TikTok body, an unknown code,
+#   a rejection naming no event) -> handled like transient, never dead-lettered on its own;
+# invalid: permanent for the event TikTok names -> dead-letter it;
+# auth: token/permission/pixel problem -> hold, pause the destination, probe until it works;
+# misconfigured: a setting is wrong (e.g. partner name, the URL, the proxy) -> as auth.
+ErrorClass = Literal["throttled", "transient", "unclassified", "invalid", "auth", "misconfigured"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,11 @@ thread-safe ``httpx.Client`` shared by the sender threads. For each batch it:
 (:mod:`tiktok_capi.consumer.delivery.backoff`;
    ``Retry-After`` honoured, capped) within one retry budget per batch; past it the events not
    yet delivered are ``failed`` (the caller sends them to a retry tier);
-4. when TikTok rejects the request's content (40000/40002/40062), dead-letters the event the
-   message names (``data.N...``) and resends the rest, or, when no event is named (and for
-   40061), sends the halves separately until every rejected event stands alone;
+4. when TikTok rejects an event it names (``data.N...`` in a 40000/40002/40062 message),
+   dead-letters that event and resends the rest; a batch refused for its size (40061, HTTP 413)
+   is sent in halves. A rejection that names no event is *unclassified* (retried like a
+   transient failure, see :mod:`~tiktok_capi.consumer.delivery.answers`): nothing is bisected
+   into single-event dead letters on a guess;
 5. on an auth or configuration answer stops at once: what is not delivered is ``held`` and
    ``destination_down`` says why (the caller pauses and calls :meth:`HttpSender.probe`).
 
@@ -48,6 +50,7 @@ from tiktok_capi.consumer.delivery.answers import (
     SenderClosedError,
     SendError,
     SplitBatchError,
+    UnclassifiedError,
     from_transport_error,
     parse_answer,
     parse_retry_after,
@@ -150,6 +153,9 @@ class HttpSender:
             limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
             timeout=httpx.Timeout(settings.request_timeout_s, connect=settings.connect_timeout_s),
             auth=TokenAuth(token if token is not None else token_of(settings)),
+            # Certificates are always verified (SSL_CERT_FILE / SSL_CERT_DIR name other CAs):
+            # the token is in every request.
+            verify=True,
             headers={
                 "Content-Type": "application/json",
                 "User-Agent": f"tiktok-capi/{_version()}",
@@ -182,8 +188,19 @@ class HttpSender:
             try:
                 request_id = self._send(batch, indexes)
             except InvalidEventsError as exc:
-                self._isolate(batch, indexes, exc, pending)
-                continue
+                if self._isolate(batch, indexes, exc, pending):
+                    continue
+                failure = exc.info  # it names an event this request does not have
+                failed = _rest(indexes, pending)
+                log.warning(
+                    "TikTok blamed an event outside the request (code %s, request_id %s): %s; "
+                    "%d events failed",
+                    exc.info.code,
+                    exc.info.request_id,
+                    exc.info.message,
+                    len(failed),
+                )
+                break
             except RetryableError as exc:
                 failure = exc.info
                 failed = _rest(indexes, pending)
@@ -227,15 +244,23 @@ class HttpSender:
         )
 
     def probe(self) -> ErrorInfo | None:
-        """Post a request without events; the error when the token or pixel is refused.
+        """Post a request without events; ``None`` when TikTok answers and accepts the token.
 
-        TikTok checks the token and the pixel before the body, so any other answer (even
-        "data must not be empty") means they work. The probe bypasses the rate limit.
+        TikTok checks the token and the pixel before the body, so a TikTok answer about the
+        body (even "data must not be empty", an unclassified code) means they work. The error
+        otherwise: auth or configuration refused (``auth``/``misconfigured``), or TikTok not
+        answering — a transport error, a 5xx, throttling, a body that is not TikTok's
+        (``transient``/``throttled``/``unclassified`` without a code). The probe bypasses the
+        rate limit.
         """
         body = self._head + self._tail
         try:
             self._post(body, 0, (), span_name="tiktok.probe")
         except DestinationDownError as exc:
+            return exc.info
+        except UnclassifiedError as exc:
+            return None if exc.info.code is not None else exc.info
+        except (RetryableError, SenderClosedError) as exc:
             return exc.info
         except SendError:
             return None
@@ -304,12 +329,17 @@ class HttpSender:
         indexes: list[int],
         exc: InvalidEventsError,
         pending: deque[list[int]],
-    ) -> None:
-        """Find the rejected events of ``indexes``: dead-letter one, queue the rest to resend."""
-        blamed = None if isinstance(exc, SplitBatchError) else exc.event_index
-        if len(indexes) == 1 or (blamed is not None and blamed < len(indexes)):
-            at = 0 if len(indexes) == 1 else blamed
-            assert at is not None
+    ) -> bool:
+        """Dead-letter the event TikTok named and queue the rest, or queue the halves of a batch
+        refused for its size; ``False`` when the named event is not in the request."""
+        split = isinstance(exc, SplitBatchError)
+        blamed = 0 if len(indexes) == 1 else None if split else exc.event_index
+        if blamed is None and not split:
+            return False  # a classifier that calls an unnamed rejection invalid: not ours to guess
+        if blamed is not None:
+            if blamed >= len(indexes):
+                return False
+            at = blamed
             batch.invalid.append((indexes[at], exc.info))
             log.warning(
                 "TikTok rejected an event (code %s, request_id %s): %s",
@@ -320,10 +350,11 @@ class HttpSender:
             rest = indexes[:at] + indexes[at + 1 :]
             if rest:
                 pending.appendleft(rest)
-            return
+            return True
         half = len(indexes) // 2
         pending.appendleft(indexes[half:])
         pending.appendleft(indexes[:half])
+        return True
 
     # --- one HTTP request -------------------------------------------------------------------------
 

@@ -58,6 +58,7 @@ __all__ = [
     "Route",
     "due_at_ms",
     "due_at_ms_of",
+    "due_in_s",
     "iso_utc",
     "safe_message",
     "strip_own_headers",
@@ -181,6 +182,33 @@ def due_at_ms_of(headers: ConsumedHeaders) -> int | None:
         return int(raw.decode("utf-8").strip())
     except (UnicodeDecodeError, ValueError):
         return None
+
+
+def due_in_s(
+    headers: ConsumedHeaders, timestamp: tuple[int, int], delay_s: float, now: float
+) -> float:
+    """Seconds until a consumed retry-tier record is due (``<= 0``: due now).
+
+    The ``due-at`` header is the writer's clock plus the tier's delay, and a writer's clock can
+    be wrong: days ahead, it would pause the tier partition for days; behind, it would collapse
+    the delay. So the header only says the record is a retry record (without a readable one it
+    is due now), and the due time is the record's timestamp plus the tier's delay — the
+    broker's clock when the topic keeps ``message.timestamp.type=LogAppendTime``, the writer's
+    at produce time otherwise (then equal to the header's) — and never more than ``delay_s``
+    from ``now``, whatever any clock says.
+
+    Args:
+        headers: the consumed record's headers.
+        timestamp: its ``(timestamp type, epoch ms)``; type 0 means not available.
+        delay_s: the delay of the record's tier.
+        now: the reader's wall clock, epoch seconds.
+    """
+    header_ms = due_at_ms_of(headers)
+    if header_ms is None:
+        return 0.0
+    kind, ms = timestamp
+    due = ms / 1000.0 + delay_s if kind and ms > 0 else header_ms / 1000.0
+    return min(due - now, delay_s)
 
 
 def strip_own_headers(headers: Headers | None) -> Headers:

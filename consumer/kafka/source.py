@@ -103,9 +103,12 @@ class Source:
         conf = dict(conf)
         conf["stats_cb"] = self._on_stats
         conf["error_cb"] = self._on_error
+        conf["on_commit"] = self._on_commit
         conf.setdefault("logger", logging.getLogger("librdkafka.consumer"))  # not raw stderr
         self.fatal_error: str | None = None
         self._brokers_down = False
+        self.commit_results: Callable[[Any, list[TopicPartition] | None], None] | None = None
+        """Receives the result of every :meth:`commit_async` (inside :meth:`consume`)."""
         self.assigned: set[PartitionKey] = set()
         self._paused: set[PartitionKey] = set()  # what librdkafka has paused
         self._global: set[str] = set()  # reasons pausing every partition
@@ -182,6 +185,14 @@ class Source:
     def commit(self, offsets: list[TopicPartition]) -> Any:
         """Synchronous commit of explicit offsets (used by the offsets package's ``Committer``)."""
         return self._consumer.commit(offsets=offsets, asynchronous=False)
+
+    def commit_async(self, offsets: list[TopicPartition]) -> None:
+        """Asynchronous commit of explicit offsets; the result goes to :attr:`commit_results`."""
+        self._consumer.commit(offsets=offsets, asynchronous=True)
+
+    def _on_commit(self, error: Any, partitions: list[TopicPartition] | None) -> None:
+        if self.commit_results is not None:
+            self.commit_results(error, partitions)
 
     def seek(self, topic: str, partition: int, offset: int) -> None:
         """Rewind a partition so ``offset`` is consumed again."""

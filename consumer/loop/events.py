@@ -39,7 +39,14 @@ class Delivered:
 
 @dataclass(frozen=True, slots=True)
 class DestinationRecovered:
-    """The destination probe succeeded: held events may be sent again."""
+    """The destination probe succeeded: held events may be sent again.
+
+    ``outage``: a probe of this pause had failed first (the destination was really down), so
+    events that failed past the retry budget are sent again too; otherwise TikTok answered at
+    once and their failure was their own (retry tiers).
+    """
+
+    outage: bool = True
 
 
 LoopEvent = Decoded | Delivered | DestinationRecovered

@@ -8,6 +8,7 @@
         undecodable   ─▶ failure router: dead-letter (decode_error)
         mapping bug   ─▶ failure router: dead-letter (mapping_error)
         registry down ─▶ kept unresolved, decoded again after a backoff
+    over MAX_RECORD_BYTES ─▶ failure router: dead-letter (record_too_large), never decoded
 
 Records of partitions that are not (or no longer) assigned are dropped untracked; a retry-tier
 record that is not due rewinds and pauses its partition
@@ -31,7 +32,7 @@ from tiktok_capi.consumer.decode.transform import (
     UNDECODABLE,
     Result,
 )
-from tiktok_capi.consumer.failures.router import FailureRouter
+from tiktok_capi.consumer.failures.router import REASON_TOO_LARGE, FailureRouter
 from tiktok_capi.consumer.failures.tiers import FailureInfo
 from tiktok_capi.consumer.kafka.records import KafkaMessage
 from tiktok_capi.consumer.kafka.source import PartitionKey
@@ -67,6 +68,8 @@ class Intake:
         stats: counters for the connector's stats.
         clock: monotonic seconds, for the registry backoff (injected in tests).
         wall_clock: epoch seconds, what records are consumed and failures written at.
+        max_record_bytes: ``MAX_RECORD_BYTES``; a larger value is dead-lettered undecoded
+            (0: no cap).
     """
 
     def __init__(
@@ -79,6 +82,7 @@ class Intake:
         *,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        max_record_bytes: int = 0,
     ) -> None:
         self._lanes = lanes
         self._flow = flow
@@ -87,6 +91,7 @@ class Intake:
         self._stats = stats
         self._clock = clock
         self._wall_clock = wall_clock
+        self._max_record = max_record_bytes
         self._redo: list[tuple[float, Chunk]] = []  # registry down: (decode again at, records)
         self._registry_failures = 0
 
@@ -101,6 +106,8 @@ class Intake:
         offsets = chunk.offsets
         kept = chunk.messages
         values = chunk.values
+        cap = self._max_record
+        too_large: list[tuple[PartitionOffsets, int, KafkaMessage, int]] = []
         for msg in messages:
             error = msg.error()
             if error is not None:
@@ -115,22 +122,38 @@ class Intake:
             if blocked and lane.key in blocked:
                 continue  # rewound in this batch: read again when due
             offset = msg.offset() or 0
-            if lane.tier is not None and self._flow.not_due(lane.key, msg, offset, now):
+            if lane.tier is not None and self._flow.not_due(
+                lane.key, msg, offset, now, lane.delay_s
+            ):
                 blocked.add(lane.key)
                 continue
-            consumed[lane.key[0]] = consumed.get(lane.key[0], 0) + 1
             tracker = lane.tracker
-            tracker.track(offset)
+            value = msg.value()
+            size = len(value) if value is not None else 0
+            if not tracker.track(offset, size):
+                log.warning(
+                    "%s[%d]@%d consumed again after offset %s: dropped (already taken)",
+                    lane.key[0],
+                    lane.key[1],
+                    offset,
+                    tracker.last,
+                )
+                continue
+            consumed[lane.key[0]] = consumed.get(lane.key[0], 0) + 1
+            if cap and size > cap:
+                too_large.append((tracker, offset, msg, size))
+                continue
             trackers.append(tracker)
             offsets.append(offset)
             kept.append(msg)
-            values.append(msg.value())
-        if not values:
-            return None
+            values.append(value)
         for topic, count in consumed.items():
             RECORDS_CONSUMED.add(count, {"topic": topic})
-        self._stats.consumed(len(values), 0, {})
-        return chunk
+        if consumed:
+            self._stats.consumed(sum(consumed.values()), 0, {})
+        for tracker, offset, msg, size in too_large:
+            self._too_large(tracker, offset, msg, size)
+        return chunk if values else None
 
     def redo_due(self) -> list[Chunk]:
         """Chunks held back for the schema registry whose backoff is over (decode them again)."""
@@ -141,6 +164,17 @@ class Intake:
             chunk.now = self._wall_clock()
             due.append(chunk)
         return due
+
+    def forget_revoked(self) -> None:
+        """Drop the records of retired trackers from the chunks waiting for the registry."""
+        kept: list[tuple[float, Chunk]] = []
+        for at, chunk in self._redo:
+            alive = [i for i, tracker in enumerate(chunk.trackers) if tracker.active]
+            if len(alive) == len(chunk):
+                kept.append((at, chunk))
+            elif alive:
+                kept.append((at, chunk.subset(alive)))
+        self._redo = kept
 
     def apply(self, chunk: Chunk, results: Sequence[Result]) -> list[Batch]:
         """Turn decode results into batched events, resolved skips and dead letters.
@@ -232,6 +266,27 @@ class Intake:
             "decode_error", f"undecodable record ({reason}): {message}"
         )
         self._router.dead_letter(tracker, offset, msg, "decode_error", failure, self._wall_clock())
+
+    def _too_large(
+        self, tracker: PartitionOffsets, offset: int, msg: KafkaMessage, size: int
+    ) -> None:
+        topic, partition = tracker.topic, tracker.partition
+        log.warning(
+            "%s[%d]@%d is %d bytes, over MAX_RECORD_BYTES (%d): dead-lettered undecoded",
+            topic,
+            partition,
+            offset,
+            size,
+            self._max_record,
+            extra={"topic": topic, "partition": partition, "offset": offset},
+        )
+        failure = FailureInfo.from_reason(
+            REASON_TOO_LARGE,
+            f"record of {size} bytes is over MAX_RECORD_BYTES ({self._max_record})",
+        )
+        self._router.dead_letter(
+            tracker, offset, msg, REASON_TOO_LARGE, failure, self._wall_clock()
+        )
 
     def _mapping_failed(
         self, tracker: PartitionOffsets, offset: int, msg: KafkaMessage, why: str

@@ -5,13 +5,19 @@
     Delivered event ─▶ BatchOutcome
       delivered ─▶ resolved
       invalid   ─▶ failure router: dead-letter (reason invalid_event)
-      failed    ─▶ failure router: next retry tier (after the last one, the dead-letter topic)
+      failed    ─▶ kept here, "suspect"; the loop is told why (the circuit breaker opens)
       held      ─▶ kept here; the loop is told why (it pauses consumption and holds the
-                   destination)
-    release_held ─▶ the held events, in ``BATCH_SIZE`` batches, back to the loop
+                   destination for auth)
+    release_held(outage=True)  ─▶ every kept event, in ``BATCH_SIZE`` batches, back to the loop
+    release_held(outage=False) ─▶ the suspect events to the failure router (next retry tier;
+                                  after the last, the dead-letter topic), the rest to the loop
 
-Everything here runs on the poll loop. Nothing here commits, sends or pauses: resolving a record
-only lets the committer move past it, and the loop sends what this returns.
+A batch failing past the sender's retry budget is first taken for a destination-wide failure:
+TikTok answering the first probe is what makes it a failure of those events
+(:mod:`~tiktok_capi.consumer.delivery.destination`), so an outage never walks records through
+the retry tiers into the dead-letter topic. Everything here runs on the poll loop. Nothing here
+commits, sends or pauses: resolving a record only lets the committer move past it, and the loop
+sends what this returns.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 
 import orjson
 
@@ -30,9 +37,21 @@ from tiktok_capi.consumer.loop.batcher import Batch
 from tiktok_capi.consumer.telemetry.metrics import EVENTS_DELIVERED
 from tiktok_capi.consumer.telemetry.stats import StatsRecorder
 
-__all__ = ["Outcomes"]
+__all__ = ["Outcomes", "Pause"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Why a finished delivery pauses the destination (the loop acts on it).
+
+    ``refused``: TikTok refused the token, the pixel or a setting (``paused_auth``); otherwise
+    the batch failed past the retry budget and the circuit breaker opens (``down``).
+    """
+
+    error: ErrorInfo
+    refused: bool
 
 
 class Outcomes:
@@ -56,14 +75,15 @@ class Outcomes:
         self._stats = stats
         self._batch_size = batch_size
         self._wall_clock = wall_clock
-        self._held: list[Batch] = []
+        self._held: list[Batch] = []  # not sent, or refused for auth: sent again on recovery
+        self._suspect: list[tuple[Batch, ErrorInfo]] = []  # failed past the budget, and why
         self.closing = False
         """Set at shutdown: the sender was closed, so ``held`` no longer means it is down."""
 
     @property
     def held(self) -> int:
-        """Events kept while the destination is down."""
-        return sum(len(part) for part in self._held)
+        """Events kept while the destination is not running (suspect ones included)."""
+        return sum(len(part) for part in self._held) + sum(len(p) for p, _ in self._suspect)
 
     def hold(self, batch: Batch) -> None:
         """Keep ``batch`` until the destination works again (it is not sent now)."""
@@ -75,21 +95,25 @@ class Outcomes:
         for part in self._held:
             part.keep(lambda t: t.active)
         self._held = [part for part in self._held if part.events]
+        for part, _ in self._suspect:
+            part.keep(lambda t: t.active)
+        self._suspect = [(part, why) for part, why in self._suspect if part.events]
 
-    def on_delivered(self, batch: Batch, future: Future[BatchOutcome]) -> ErrorInfo | None:
+    def on_delivered(self, batch: Batch, future: Future[BatchOutcome]) -> Pause | None:
         """Resolve, dead-letter, retry or hold the events of ``batch`` by its outcome.
 
         Events of trackers retired meanwhile are ignored. A sender that raised (it promises
         not to) counts as a transient failure of the whole batch: nothing is lost.
 
         Returns:
-            Why the destination refused the batch, when it did (events were held): the loop
-            then pauses consumption and puts the destination on hold.
+            Why the destination should pause, when it should (events were kept): TikTok
+            refused the batch (auth), or the batch failed past the retry budget (the circuit
+            breaker). The loop then pauses consumption and holds or suspects the destination.
         """
         try:
             outcome = future.result()
         except Exception as exc:  # the sender promises not to raise; never lose the records
-            log.exception("sender failed unexpectedly; records go to the retry tier")
+            log.exception("sender failed unexpectedly; records held for the circuit breaker")
             error = ErrorInfo("transient", f"sender error: {type(exc).__name__}")
             outcome = BatchOutcome(failed=tuple(range(len(batch))), failure=error)
         trackers = batch.trackers
@@ -108,7 +132,7 @@ class Outcomes:
             self._stats.delivered(by_name, outcome.requests)
         elif outcome.requests:
             self._stats.delivered({}, outcome.requests)
-        if outcome.invalid or outcome.failed:
+        if outcome.invalid:
             now = self._wall_clock()
             router = self._router
             for i, error in outcome.invalid:
@@ -118,23 +142,37 @@ class Outcomes:
                     router.dead_letter(
                         trackers[i], offsets[i], batch.messages[i], "invalid_event", failure, now
                     )
-            if outcome.failed:
-                failure_error = outcome.failure or ErrorInfo("transient", "delivery failed")
-                failure = FailureInfo.from_error(failure_error)
-                for i in outcome.failed:
-                    if trackers[i].active:
-                        router.retry(trackers[i], offsets[i], batch.messages[i], failure, now)
+        if outcome.failed and not self.closing:  # (at shutdown they stay unresolved)
+            why = outcome.failure or ErrorInfo("transient", "delivery failed")
+            suspect = Batch(batch.started)
+            suspect.extend(batch, outcome.failed)
+            suspect.keep(lambda t: t.active)
+            if suspect.events:
+                self._suspect.append((suspect, why))
+                return Pause(why, refused=False)
         if outcome.held and not self.closing:
             held = Batch(batch.started)
             held.extend(batch, outcome.held)
             held.keep(lambda t: t.active)
             self.hold(held)
-            return outcome.destination_down or ErrorInfo("auth", "destination refused the request")
+            refusal = outcome.destination_down or ErrorInfo("auth", "destination refused it")
+            return Pause(refusal, refused=True)
         return None
 
-    def release_held(self) -> list[Batch]:
-        """The held events in ``BATCH_SIZE`` batches, for the loop to send (it works again)."""
+    def release_held(self, outage: bool) -> list[Batch]:
+        """The destination works again: the events to send again, in ``BATCH_SIZE`` batches.
+
+        Args:
+            outage: a probe had failed first, so the destination was down and the suspect
+                events are sent again; ``False``: TikTok answered at once, so their failure was
+                their own and they go to the next retry tier.
+        """
         held, self._held = self._held, []
+        suspect, self._suspect = self._suspect, []
+        if outage:
+            held.extend(part for part, _ in suspect)
+        else:
+            self._retry(suspect)
         batches: list[Batch] = []
         merged: Batch | None = None
         for part in held:
@@ -149,6 +187,15 @@ class Outcomes:
         if merged is not None:
             batches.append(merged)
         return batches
+
+    def _retry(self, suspect: list[tuple[Batch, ErrorInfo]]) -> None:
+        """Send events whose failure was their own to the next retry tier."""
+        now = self._wall_clock()
+        for part, why in suspect:
+            failure = FailureInfo.from_error(why)
+            for i, tracker in enumerate(part.trackers):
+                if tracker.active:
+                    self._router.retry(tracker, part.offsets[i], part.messages[i], failure, now)
 
     def _log_event(self, batch: Batch, i: int, what: str, error: ErrorInfo) -> None:
         try:

@@ -5,9 +5,12 @@ Each iteration::
     consume ─▶ intake.take ─▶ Chunk ─▶ decoding (inline or worker processes) ─▶ Decoded
     Decoded ─▶ intake.apply ─▶ full batches ─▶ delivery pool (sender threads) ─▶ Delivered
                     └─ skipped: resolved · undecodable, mapping bug: failure router
-    Delivered ─▶ outcomes ─▶ delivered: resolved · invalid / failed: failure router
-                             held (destination down): kept; partitions paused until the probe
-    DestinationRecovered ─▶ held events sent again; partitions resumed
+    Delivered ─▶ outcomes ─▶ delivered: resolved · invalid: failure router
+                             failed past the retry budget: kept; circuit breaker opens (down)
+                             held (auth): kept; paused_auth
+                             (partitions paused while the destination is not running)
+    DestinationRecovered ─▶ kept events sent again (or, when TikTok answered the first probe,
+                            the failed ones to the failure router); partitions resumed
     failure router ─▶ retry / dead-letter writes, resolved when the broker acknowledges them
     flow ─▶ backpressure at MAX_IN_FLIGHT_EVENTS, retry tiers paused until due
     every COMMIT_INTERVAL ─▶ committer commits resolved offsets (the only code that commits)
@@ -42,6 +45,7 @@ from tiktok_capi.consumer.failures.limit import DlqLimiter
 from tiktok_capi.consumer.failures.producer import FailureProducer
 from tiktok_capi.consumer.failures.router import FailureRouter
 from tiktok_capi.consumer.failures.tiers import RetryTiers
+from tiktok_capi.consumer.kafka.records import KafkaMessage
 from tiktok_capi.consumer.kafka.source import PartitionKey, Source
 from tiktok_capi.consumer.loop.batcher import Batch, Batcher
 from tiktok_capi.consumer.loop.chunk import Chunk
@@ -73,6 +77,7 @@ _CONSUME_BATCH: Final = 1000
 _IDLE_TIMEOUT_S: Final = 0.1
 _BUSY_TIMEOUT_S: Final = 0.01
 _REVOKE_WAIT_MAX_S: Final = 10.0
+_COMMIT_WAIT_MIN_S: Final = 2.0  # the final commit may wait this long even past the grace
 
 SourceFactory = Callable[["Pipeline"], Source]
 
@@ -88,6 +93,8 @@ class PipelineConfig:
     commit_interval_s: float
     shutdown_grace_s: float
     probe_interval_s: float = 30.0
+    max_in_flight_bytes: int = 0  # 0: records only
+    max_record_bytes: int = 0  # 0: no cap
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PipelineConfig:
@@ -100,6 +107,8 @@ class PipelineConfig:
             commit_interval_s=settings.kafka.commit_interval_s,
             shutdown_grace_s=settings.process.shutdown_grace_s,
             probe_interval_s=settings.tiktok.auth_probe_interval_s,
+            max_in_flight_bytes=settings.process.max_in_flight_bytes,
+            max_record_bytes=settings.process.max_record_bytes,
         )
 
 
@@ -151,7 +160,7 @@ class Pipeline:
             sender, health, self._post_recovered, config.probe_interval_s
         )
         self._delivery: DeliveryPool[Batch] = DeliveryPool(
-            sender, config.max_in_flight_requests, self._post_delivered
+            sender, config.max_in_flight_requests, self._post_delivered, _events_of
         )
         self._batcher = Batcher(config.batch_size, config.batch_linger_s)
         self._source = source_factory(self)
@@ -160,11 +169,21 @@ class Pipeline:
             config.commit_interval_s,
             clock=clock,
             on_committed=stats.set_committed,
+            commit_async=self._source.commit_async,
         )
+        self._source.commit_results = self._committer.on_result
         self._router = FailureRouter(tiers, producer, limiter, stats, self._stop_destination)
-        self._flow = FlowControl(self._source, config.max_in_flight_events, stats, clock)
+        self._flow = FlowControl(
+            self._source, config.max_in_flight_events, stats, clock, config.max_in_flight_bytes
+        )
         self._intake = Intake(
-            self._lanes, self._flow, self._batcher, self._router, stats, clock=clock
+            self._lanes,
+            self._flow,
+            self._batcher,
+            self._router,
+            stats,
+            clock=clock,
+            max_record_bytes=config.max_record_bytes,
         )
         self._outcomes = Outcomes(self._router, stats, config.batch_size)
 
@@ -177,8 +196,13 @@ class Pipeline:
 
     @property
     def in_flight(self) -> int:
-        """Records consumed and not yet resolved."""
+        """Records consumed and not yet resolved (orphans of revoked partitions included)."""
         return self._lanes.in_flight()
+
+    @property
+    def in_flight_bytes(self) -> int:
+        """Value bytes of the records :attr:`in_flight` counts."""
+        return self._lanes.in_flight_bytes()
 
     def run(self) -> int:
         """Poll until :meth:`request_stop`, then drain, commit and leave the group.
@@ -208,11 +232,12 @@ class Pipeline:
         resume_at = self._source.next_timed_resume
         if resume_at is not None:  # a retry tier partition becomes due: resume it on time
             timeout = min(timeout, max(0.0, resume_at - self._clock()))
-        in_flight = self._lanes.in_flight()
-        if self._flow.held_back(in_flight):
+        lanes = self._lanes
+        in_flight, in_flight_bytes = lanes.in_flight(), lanes.in_flight_bytes()
+        if self._flow.held_back(in_flight, in_flight_bytes):
             self._drain(wait_s=timeout)  # let results drain instead of fetching more
         else:
-            room = self._flow.room(in_flight)
+            room = self._flow.room(in_flight, in_flight_bytes)
             messages = self._source.consume(max(1, min(_CONSUME_BATCH, room)), timeout)
             if messages:
                 self._health.set_broker_reachable(True)
@@ -226,11 +251,11 @@ class Pipeline:
         if batch is not None:
             self._send(batch)
         self._router.poll()
-        in_flight = self._lanes.in_flight()
-        self._flow.release(in_flight)
+        in_flight, in_flight_bytes = lanes.in_flight(), lanes.in_flight_bytes()
+        self._flow.release(in_flight, in_flight_bytes)
         self._source.sync()
-        self._committer.maybe_commit(self._lanes.trackers())
-        self._flow.report_in_flight(in_flight)
+        self._committer.maybe_commit(lanes.trackers())
+        self._flow.report_in_flight(in_flight, in_flight_bytes)
 
     def _drain(self, wait_s: float = 0.0) -> bool:
         """Handle queued events; returns whether anything was handled.
@@ -254,6 +279,7 @@ class Pipeline:
         if isinstance(event, Decoded):
             chunk = event.chunk
             self._decoding_chunks.discard(chunk)
+            self._lanes.release(chunk)
             results = self._decoding.collect(chunk, event.future, self._decode)
             if results is None:
                 return  # submitted again (a worker died), or dropped at shutdown
@@ -261,12 +287,16 @@ class Pipeline:
                 self._send(batch)
         elif isinstance(event, Delivered):
             self._delivery.done(event.batch)
-            refused = self._outcomes.on_delivered(event.batch, event.future)
-            if refused is not None and self._destination.running:
+            self._lanes.release(event.batch)
+            pause = self._outcomes.on_delivered(event.batch, event.future)
+            if pause is not None and self._destination.running:
                 self._source.pause_all(DESTINATION)  # first: readiness never runs ahead
-                self._destination.hold(refused)
+                if pause.refused:
+                    self._destination.hold(pause.error)
+                else:
+                    self._destination.suspect(pause.error)
         elif isinstance(event, DestinationRecovered):
-            self._recovered()
+            self._recovered(event.outage)
 
     # --- posting (any thread) ---------------------------------------------------------------------
     def _post_decoded(self, chunk: Chunk, future: Future[list[Result]]) -> None:
@@ -275,8 +305,8 @@ class Pipeline:
     def _post_delivered(self, batch: Batch, future: Future[BatchOutcome]) -> None:
         self._events.put(Delivered(batch, future))
 
-    def _post_recovered(self) -> None:
-        self._events.put(DestinationRecovered())
+    def _post_recovered(self, outage: bool) -> None:
+        self._events.put(DestinationRecovered(outage))
 
     # --- doing (poll loop) ------------------------------------------------------------------------
     def _decode(self, chunk: Chunk) -> None:
@@ -291,15 +321,19 @@ class Pipeline:
             self._outcomes.hold(batch)
             return
         links = record_links(batch.messages) if tracing_enabled() else ()
-        self._delivery.submit(batch, batch.events, links)
+        self._delivery.submit(batch, links)
 
-    def _recovered(self) -> None:
-        """The probe succeeded: resume, then report running, then send the held events."""
-        if self._destination.state is not DestinationState.PAUSED_AUTH:
+    def _recovered(self, outage: bool) -> None:
+        """The probe succeeded: resume, then report running, then send the held events.
+
+        ``outage``: a probe had failed first; otherwise the events that failed past the retry
+        budget go to the retry tiers (their failure was their own).
+        """
+        if self._destination.state not in (DestinationState.PAUSED_AUTH, DestinationState.DOWN):
             return  # stopped meanwhile
         self._source.resume_all(DESTINATION)
         self._destination.recovered()
-        for batch in self._outcomes.release_held():
+        for batch in self._outcomes.release_held(outage):
             self._send(batch)
 
     def _stop_destination(self, reason: str) -> None:
@@ -314,7 +348,8 @@ class Pipeline:
     def on_assigned(self, partitions: Sequence[PartitionKey]) -> None:
         """New partitions: a fresh tracker (assignment generation) for each."""
         for key in partitions:
-            self._lanes.add(key, self._tiers.tier_of(key[0]))
+            tier = self._tiers.tier_of(key[0])
+            self._lanes.add(key, tier, 0.0 if tier is None else self._tiers.delay_of(tier))
         self._stats.set_assigned(self._lanes.keys())
 
     def on_revoked(self, partitions: Sequence[PartitionKey], *, lost: bool) -> None:
@@ -327,10 +362,33 @@ class Pipeline:
                 self._finish(lanes)
             self._committer.commit([lane.tracker for lane in lanes], "revoke")
         self._lanes.remove(lanes)
+        self._forget_revoked()
+        self._stats.set_assigned(self._lanes.keys())
+        self._flow.report_in_flight(self._lanes.in_flight(), self._lanes.in_flight_bytes())
+
+    def _forget_revoked(self) -> None:
+        """Drop what is queued for retired trackers; count what is still out as orphans.
+
+        Batched, held, waiting-for-a-thread and waiting-for-the-registry records of revoked
+        partitions are dropped: sending them would only duplicate what the new owner sends.
+        Records in a running request or a decode worker cannot be called back; they still take
+        memory until those return, so they go on counting toward the in-flight bounds.
+        """
         self._batcher.discard(lambda t: t.active)
         self._outcomes.forget_revoked()
-        self._stats.set_assigned(self._lanes.keys())
-        self._flow.report_in_flight(self._lanes.in_flight())
+        self._intake.forget_revoked()
+        for batch, _ in self._delivery.waiting:
+            batch.keep(lambda t: t.active)
+        self._delivery.drop_waiting(lambda b: not b.events)
+        lanes = self._lanes
+        for batch in self._delivery.running:
+            gone = [i for i, t in enumerate(batch.trackers) if not t.active]
+            lanes.release(batch)  # (a second revocation recounts the whole batch)
+            lanes.orphan(batch, len(gone), sum(_size(batch.messages[i]) for i in gone))
+        for chunk in self._decoding_chunks:
+            gone = [i for i, t in enumerate(chunk.trackers) if not t.active]
+            lanes.release(chunk)
+            lanes.orphan(chunk, len(gone), sum(len(chunk.values[i] or b"") for i in gone))
 
     def _finish(self, lanes: list[Lane]) -> None:
         """Deliver what is batched for ``lanes`` and wait (bounded) for their results."""
@@ -341,10 +399,9 @@ class Pipeline:
         batch = self._batcher.flush()
         if batch is not None:
             self._send(batch)
-        in_flight = self._delivery.in_flight
 
         def touching() -> bool:
-            return any(any(t in revoked for t in b.trackers) for b in in_flight)
+            return any(any(t in revoked for t in b.trackers) for b in self._delivery.in_flight)
 
         while self._destination.running and touching() and time.monotonic() < deadline:
             self._drain(wait_s=min(0.05, max(0.0, deadline - time.monotonic())))
@@ -384,9 +441,12 @@ class Pipeline:
             self._delivery.close_sender()
             self._drain()
             self._router.flush(max(0.0, deadline - time.monotonic()))
-            self._committer.commit(self._lanes.trackers(), "shutdown")
+            self._commit_at_shutdown(deadline)
             self._flow.report_in_flight(self._lanes.in_flight())
         finally:
+            # First, whatever happened above: no sender thread may sit out a retry budget (or a
+            # probe a request timeout) past the grace period.
+            self._delivery.close_sender()
             self._destination.close()
             self._decoding.close()
             try:
@@ -395,3 +455,27 @@ class Pipeline:
                 self._delivery.shutdown()
                 self._router.close(0)
         log.info("stopped (in flight at exit: %d records)", self._lanes.in_flight())
+
+    def _commit_at_shutdown(self, deadline: float) -> None:
+        """Commit what is resolved and wait for the answer, but not past the grace period.
+
+        A coordinator that does not answer (a stalled broker) would hold a synchronous commit
+        for minutes; past the deadline the records are simply delivered again by the next owner.
+        """
+        committer = self._committer
+        if not committer.commit_async(self._lanes.trackers(), "shutdown"):
+            return
+        wait_until = max(deadline, time.monotonic() + _COMMIT_WAIT_MIN_S)
+        while committer.waiting and time.monotonic() < wait_until:
+            self._source.consume(_CONSUME_BATCH, 0.05)  # serves the commit callback
+        if committer.waiting:
+            log.warning("the final offset commit was not answered in time; not committed")
+
+
+def _events_of(batch: Batch) -> list[bytes]:
+    return batch.events
+
+
+def _size(message: KafkaMessage) -> int:
+    value = message.value()
+    return len(value) if value is not None else 0

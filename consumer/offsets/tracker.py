@@ -22,7 +22,17 @@ __all__ = ["PartitionOffsets"]
 class PartitionOffsets:
     """Resolved-offset bookkeeping of one assigned partition (owned by the poll loop)."""
 
-    __slots__ = ("_done", "_last", "_pending", "active", "committed", "partition", "topic")
+    __slots__ = (
+        "_done",
+        "_last",
+        "_pending",
+        "_sizes",
+        "active",
+        "bytes",
+        "committed",
+        "partition",
+        "topic",
+    )
 
     def __init__(self, topic: str, partition: int) -> None:
         self.topic = topic
@@ -32,16 +42,42 @@ class PartitionOffsets:
         self._pending: deque[int] = deque()  # tracked, unresolved-or-not-yet-popped, in order
         self._done: set[int] = set()  # resolved out of order, still behind an unresolved one
         self._last: int | None = None  # highest offset tracked
+        self._sizes: dict[int, int] = {}  # offset -> value bytes, for records not resolved yet
+        self.bytes = 0
+        """Value bytes of the records tracked and not resolved yet (the memory they hold)."""
 
-    def track(self, offset: int) -> None:
-        """Take responsibility for the record at ``offset`` (offsets must increase)."""
+    def track(self, offset: int, size: int = 0) -> bool:
+        """Take responsibility for the record at ``offset`` (of ``size`` value bytes).
+
+        Returns ``False`` when the offset is not new.
+
+        Offsets must increase: one at or below the last tracked offset (a record consumed
+        twice after a seek, a broker or client glitch) is refused and changes nothing, since
+        that record is already tracked or resolved; the caller drops it. Tracking it again
+        would put a duplicate in the pending queue and stall or rewind the committable point.
+        """
+        last = self._last
+        if last is not None and offset <= last:
+            return False
         self._pending.append(offset)
         self._last = offset
+        if size:
+            self._sizes[offset] = size
+            self.bytes += size
+        return True
 
     def resolve(self, offset: int) -> None:
-        """Mark the record at ``offset`` resolved; advances the committable point if it can."""
+        """Mark the record at ``offset`` resolved; advances the committable point if it can.
+
+        Resolving an offset that is not pending (before the committable point or never
+        tracked) changes nothing.
+        """
         pending = self._pending
-        if pending and pending[0] == offset:
+        if not pending or offset < pending[0] or offset > pending[-1]:
+            return
+        if self._sizes:
+            self.bytes -= self._sizes.pop(offset, 0)
+        if pending[0] == offset:
             pending.popleft()
             done = self._done
             if done:
@@ -49,6 +85,11 @@ class PartitionOffsets:
                     done.discard(pending.popleft())
         else:
             self._done.add(offset)
+
+    @property
+    def last(self) -> int | None:
+        """The highest offset tracked, or ``None``."""
+        return self._last
 
     @property
     def unresolved(self) -> int:
@@ -68,6 +109,8 @@ class PartitionOffsets:
         left = self.unresolved
         self._pending.clear()
         self._done.clear()
+        self._sizes.clear()
+        self.bytes = 0
         return left
 
     def __repr__(self) -> str:

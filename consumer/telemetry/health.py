@@ -3,7 +3,8 @@
 - ``/livez``: 200 while the poll loop has ticked within ``LIVENESS_TIMEOUT`` (or has not started
   yet), else 503 — Kubernetes restarts a pod whose loop is stuck.
 - ``/readyz``: 200 when partitions are assigned (or the member waits for an assignment), the
-  broker is reachable and the destination is not paused for auth, else 503.
+  broker is reachable and answering (:mod:`~tiktok_capi.consumer.kafka.watch`) and the
+  destination is running (not paused for auth, not down, not stopped), else 503 with the reason.
 - ``/metrics``: the Prometheus exposition of the prometheus_client registry that
   `tiktok_capi.consumer.telemetry.setup` feeds (text format, or OpenMetrics when the scraper asks
   for it); 404 when ``METRICS_ENABLED=false``.

@@ -19,6 +19,7 @@ class DestinationState(Enum):
 
     RUNNING = "running"
     PAUSED_AUTH = "paused_auth"  # token/permission failure: consumption paused, probing
+    DOWN = "down"  # TikTok unreachable or failing as a whole: consumption paused, probing
     STOPPED = "stopped"  # stopped on purpose (dead-letter limit, fatal misconfiguration, shutdown)
 
 
@@ -32,6 +33,8 @@ class HealthSnapshot:
     broker_reachable: bool
     destination: DestinationState
     destination_reason: str
+    broker_answering: bool = True
+    broker_stall: str = ""
 
 
 class HealthState:
@@ -45,6 +48,8 @@ class HealthState:
         self._broker_reachable = False
         self._destination = DestinationState.RUNNING
         self._reason = ""
+        self._broker_answering = True
+        self._broker_stall = ""
 
     def tick(self, now: float | None = None) -> None:
         """Record that the poll loop is alive (monotonic seconds)."""
@@ -60,6 +65,12 @@ class HealthState:
         """Record whether the last broker interaction succeeded."""
         with self._lock:
             self._broker_reachable = reachable
+
+    def set_broker_answering(self, answering: bool, reason: str = "") -> None:
+        """Record whether the broker answers requests at all (a silent stall: ``False``)."""
+        with self._lock:
+            self._broker_answering = answering
+            self._broker_stall = "" if answering else reason
 
     def set_destination(self, state: DestinationState, reason: str = "") -> None:
         """Record the destination state with a PII-free reason."""
@@ -77,6 +88,8 @@ class HealthState:
                 self._broker_reachable,
                 self._destination,
                 self._reason,
+                self._broker_answering,
+                self._broker_stall,
             )
 
     def live(self, timeout_s: float, now: float | None = None) -> tuple[bool, str]:
@@ -91,10 +104,13 @@ class HealthState:
         return True, "ok"
 
     def ready(self) -> tuple[bool, str]:
-        """Readiness: assigned (or waiting for it), broker reachable, destination not paused."""
+        """Readiness: assigned (or waiting for it), broker reachable and answering, destination
+        running."""
         snap = self.snapshot()
         if not snap.broker_reachable:
             return False, "broker not reachable"
+        if not snap.broker_answering:
+            return False, snap.broker_stall or "broker not answering"
         if snap.destination is not DestinationState.RUNNING:
             return False, f"destination {snap.destination.value}: {snap.destination_reason}"
         if not (snap.assigned or snap.waiting_for_assignment):

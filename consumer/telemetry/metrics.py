@@ -21,12 +21,14 @@ __all__ = [
     "COMMIT_DURATION",
     "CONSUMER_LAG",
     "DECODE_FAILURES",
+    "DESTINATION_PROBES",
     "DESTINATION_STATE",
     "EVENTS_DEAD_LETTERED",
     "EVENTS_DELIVERED",
     "EVENTS_MAPPED",
     "EVENTS_RETRIED",
     "EVENTS_SKIPPED",
+    "IN_FLIGHT_BYTES",
     "IN_FLIGHT_EVENTS",
     "IN_FLIGHT_REQUESTS",
     "METER_NAME",
@@ -90,6 +92,12 @@ IN_FLIGHT_EVENTS: Final = _meter.create_up_down_counter(
     unit="{record}",
     description="Records consumed and not yet resolved (bounded by MAX_IN_FLIGHT_EVENTS).",
 )
+IN_FLIGHT_BYTES: Final = _meter.create_up_down_counter(
+    "tiktok_capi.in_flight.bytes",
+    unit="By",
+    description="Value bytes of the records consumed and not yet resolved (bounded by "
+    "MAX_IN_FLIGHT_BYTES).",
+)
 
 # --- Mapping --------------------------------------------------------------------------------------
 EVENTS_MAPPED: Final = _meter.create_counter(
@@ -133,7 +141,7 @@ REQUESTS: Final = _meter.create_counter(
     "tiktok_capi.requests",
     unit="{request}",
     description="HTTP requests to the Events API. Attributes: outcome (ok, throttled, "
-    "transient, invalid, auth, misconfigured), code (TikTok code or HTTP status).",
+    "transient, unclassified, invalid, auth, misconfigured), code (TikTok code or HTTP status).",
 )
 REQUEST_DURATION: Final = _meter.create_histogram(
     "tiktok_capi.request.duration",
@@ -167,5 +175,12 @@ DESTINATION_STATE: Final = _meter.create_gauge(
     "tiktok_capi.destination.state",
     unit="1",
     description="1 for the current destination state, 0 for the others. Attributes: state "
-    "(running, paused_auth, stopped).",
+    "(running, paused_auth, down, stopped).",
+)
+DESTINATION_PROBES: Final = _meter.create_counter(
+    "tiktok_capi.destination.probes",
+    unit="{probe}",
+    description="Probes of a paused destination (an empty request). Attributes: result (up: "
+    "TikTok answered and accepts the token; down: no TikTok answer; refused: auth or "
+    "configuration refused).",
 )

@@ -43,6 +43,9 @@ class KnownValues:
     error_classes: Iterable[str]
 
 
+_PROBE_RESULTS: Final = ("up", "down", "refused")
+
+
 def prime_metrics(known: KnownValues) -> None:
     """Create every counter series with a known attribute set at 0, and the state gauges."""
     topics = (known.source_topic, *known.tier_topics)
@@ -72,7 +75,10 @@ def prime_metrics(known: KnownValues) -> None:
     for kind in _REBALANCE_KINDS:
         m.REBALANCES.add(0, {"kind": kind})
     m.IN_FLIGHT_EVENTS.add(0)
+    m.IN_FLIGHT_BYTES.add(0)
     m.IN_FLIGHT_REQUESTS.add(0)
+    for result in _PROBE_RESULTS:
+        m.DESTINATION_PROBES.add(0, {"result": result})
     for state in DestinationState:
         m.DESTINATION_STATE.set(
             1 if state is DestinationState.RUNNING else 0, {"state": state.value}

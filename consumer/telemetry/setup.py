@@ -12,7 +12,10 @@ behind those API proxies:
   ``BatchSpanProcessor`` for the span of each delivery request. The exporters read the standard
   variables themselves (headers, timeout, compression, ``OTEL_METRIC_EXPORT_INTERVAL``,
   ``OTEL_BSP_*``); ``OTEL_METRICS_EXPORTER=none`` / ``OTEL_TRACES_EXPORTER=none`` turn one
-  signal off and ``OTEL_SDK_DISABLED=true`` turns OTLP off altogether.
+  signal off and ``OTEL_SDK_DISABLED=true`` turns OTLP (and spans) off altogether. It does not
+  turn off ``/metrics``: Prometheus exposition is ``METRICS_ENABLED``'s business, so the meter
+  provider is built as if the variable were unset (the SDK would otherwise hand out no-op
+  meters and every ``tiktok_capi_*`` series would vanish).
 - **Resource**: ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES`` are honoured; the service
   name defaults to ``tiktok-capi``.
 
@@ -27,7 +30,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
 from typing import Final, Protocol
@@ -149,6 +152,21 @@ def _resource(env: Mapping[str, str]) -> Resource:
     return detected.merge(Resource(defaults)) if defaults else detected
 
 
+@contextlib.contextmanager
+def _sdk_enabled() -> Iterator[None]:
+    """Hide ``OTEL_SDK_DISABLED`` from the SDK while a provider reads it (at construction).
+
+    Runs once at start-up, under :data:`_lock`; OTLP's side of the variable is decided by
+    :func:`otlp_signals` instead.
+    """
+    hidden = os.environ.pop("OTEL_SDK_DISABLED", None)
+    try:
+        yield
+    finally:
+        if hidden is not None:
+            os.environ["OTEL_SDK_DISABLED"] = hidden
+
+
 def setup(
     settings: TelemetrySettings,
     *,
@@ -209,7 +227,8 @@ def _build(
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
         readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
-    meter_provider = MeterProvider(resource=resource, metric_readers=readers, views=_VIEWS)
+    with _sdk_enabled():
+        meter_provider = MeterProvider(resource=resource, metric_readers=readers, views=_VIEWS)
     tracer_provider: TracerProvider | None = None
     if otlp_traces:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter

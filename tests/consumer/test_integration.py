@@ -9,9 +9,11 @@ import logging
 import signal
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from tests.consumer.core_support import (
@@ -26,6 +28,8 @@ from tests.consumer.core_support import (
     start_process,
     wait_for,
 )
+from tiktok_capi.consumer.delivery.base import BatchOutcome, ErrorInfo
+from tiktok_capi.consumer.delivery.sender import HttpSender
 from tiktok_capi.consumer.failures.tiers import (
     HEADER_ERROR_CLASS,
     HEADER_ORIGINAL_OFFSET,
@@ -150,25 +154,85 @@ def test_revoked_token_pauses_and_resumes_without_dead_letters(broker: Any, emul
     assert stats.retried_total == 0
 
 
-def test_transient_failure_goes_through_a_retry_tier(broker: Any, emulator: Any) -> None:
+class FailsOnce:
+    """The real HTTP sender, except that batches holding ``event_ids`` fail the first time.
+
+    What a payload TikTok keeps failing on looks like: every attempt of that batch fails, while
+    TikTok answers everything else (the circuit breaker's probe included).
+    """
+
+    def __init__(self, settings: Any, event_ids: set[str]) -> None:
+        self._http = HttpSender(settings.tiktok)
+        self._pending = set(event_ids)
+
+    def deliver(self, events: Sequence[bytes], links: Sequence[Any] = ()) -> BatchOutcome:
+        ids = {orjson.loads(e)["event_id"] for e in events}
+        if ids & self._pending:
+            self._pending -= ids
+            failure = ErrorInfo("transient", "HTTP 500 with a non-JSON body", http_status=500)
+            return BatchOutcome(failed=tuple(range(len(events))), failure=failure, requests=1)
+        return self._http.deliver(events, links)
+
+    def probe(self) -> ErrorInfo | None:
+        return self._http.probe()
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def test_a_failure_of_particular_events_goes_through_a_retry_tier(
+    broker: Any, emulator: Any
+) -> None:
     topic = broker.unique_topic("core-tier", partitions=1)
     group = broker.unique_group("core-tier")
-    emulator.set_faults(error_5xx_rate=1.0)
     stream = produce_events(broker, topic, sample_events(40, seed=17, prefix="tier"))
-    env = settings_env(broker, emulator, topic, group, SEND_RETRY_ATTEMPTS="1")
-    with running(make_settings(env)) as connector:
-        wait_for(lambda: connector.connector.stats().retried_total > 0, 30, "a retry-tier write")
-        emulator.set_faults()
-        _lag_zero(broker, group, topic, stream.ends, timeout=60)
-        wait_for(lambda: delivered_ids(emulator) == set(stream.expected), 30, "the retried events")
-        tier1 = f"{topic}.{group}.retry.1"
-        retried = broker.read_all(tier1, 1, timeout=10)
-        tier_end = {0: max(m.offset() for m in retried) + 1}
-        _lag_zero(broker, group, tier1, tier_end, timeout=30)
-        stats = connector.connector.stats()
+    settings = make_settings(settings_env(broker, emulator, topic, group, BATCH_SIZE="10"))
+    unlucky = next(iter(stream.expected))
+    sender = FailsOnce(settings, {unlucky})
+    try:
+        with running(settings, sender=sender) as connector:
+            _lag_zero(broker, group, topic, stream.ends, timeout=60)
+            wait_for(
+                lambda: delivered_ids(emulator) == set(stream.expected), 30, "the retried events"
+            )
+            tier1 = settings.kafka.retry_topic + ".1"
+            retried = broker.read_all(tier1, 1, timeout=10)
+            tier_end = {0: max(m.offset() for m in retried) + 1}
+            _lag_zero(broker, group, tier1, tier_end, timeout=30)
+            stats = connector.connector.stats()
+    finally:
+        sender.close()
     assert {headers_of(m)[HEADER_ERROR_CLASS] for m in retried} == {"transient"}
     assert stats.retried.get(1, 0) >= 1
     assert stats.dead_lettered_total == 0
+
+
+def test_a_total_outage_holds_everything_and_dead_letters_nothing(
+    broker: Any, emulator: Any
+) -> None:
+    # Issue 12, defect 2: every batch walked the retry tiers (1 s, 2 s here) into the DLQ.
+    topic = broker.unique_topic("core-outage", partitions=2)
+    group = broker.unique_group("core-outage")
+    emulator.set_faults(error_5xx_rate=1.0)
+    stream = produce_events(broker, topic, sample_events(300, seed=18, prefix="outage"))
+    health = HealthState()
+    env = settings_env(broker, emulator, topic, group, BATCH_SIZE="50", SEND_RETRY_ATTEMPTS="2")
+    with running(make_settings(env), health=health) as connector:
+        wait_for(lambda: health.snapshot().destination is DestinationState.DOWN, 30, "the breaker")
+        ready, reason = health.ready()
+        assert not ready and reason.startswith("destination down: ")
+        # Longer than both tier delays together: before the fix, records reached the DLQ by now.
+        outage_until = time.monotonic() + 4
+        wait_for(lambda: time.monotonic() > outage_until, 10, "the outage to last")
+        assert health.snapshot().destination is DestinationState.DOWN
+        stats = connector.connector.stats()
+        assert stats.retried_total == 0 and stats.dead_lettered_total == 0
+        emulator.set_faults()
+        _lag_zero(broker, group, topic, stream.ends, timeout=60)
+        assert health.ready()[0]
+        stats = connector.connector.stats()
+    assert delivered_ids(emulator) == set(stream.expected)
+    assert stats.retried_total == 0 and stats.dead_lettered_total == 0
 
 
 def test_two_members_split_partitions_and_one_takes_over(broker: Any, emulator: Any) -> None:

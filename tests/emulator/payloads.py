@@ -13,6 +13,11 @@ from tiktok_capi.emulator.contract import TRACK_PATH
 from tiktok_capi.emulator.service import Emulator
 
 HASH = hashlib.sha256(b"someone@example.com").hexdigest()
+# One instant for the whole session: tests that pin the emulator's clock build their cases at
+# collection time from it, and the events below carry a time a minute before it, so a case is
+# as valid when it runs late in a long suite as when it was built (the real clock would drift
+# past the emulator's 5-minute future tolerance).
+NOW = int(time.time())
 
 
 def web_event(n: int = 0, **changes: Any) -> dict[str, Any]:
@@ -20,7 +25,7 @@ def web_event(n: int = 0, **changes: Any) -> dict[str, Any]:
     fields."""
     event: dict[str, Any] = {
         "event": "CompletePayment",
-        "event_time": int(time.time()) - 60,
+        "event_time": NOW - 60,
         "event_id": f"evt-{n}",
         "user": {
             "email": HASH,

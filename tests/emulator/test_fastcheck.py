@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import time
 from typing import Any
 
 import orjson
@@ -18,12 +17,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.emulator.payloads import HASH, track_request, web_event
+from tests.emulator.payloads import HASH, NOW, track_request, web_event
 from tests.emulator.test_validate_paths import INTERESTING, PATHS
 from tiktok_capi.emulator.fastcheck import data_ok
 from tiktok_capi.emulator.validate import Batch, Rejection, Validator, _Invalid
 
-NOW = int(time.time())
 MAX_AGE, MAX_FUTURE = 7 * 86400, 300
 OLDEST, NEWEST = NOW - MAX_AGE, NOW + MAX_FUTURE
 HASHED_PATHS = [

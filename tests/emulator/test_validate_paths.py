@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import time
 from typing import Any
 
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.emulator.payloads import HASH, track_request, web_event
+from tests.emulator.payloads import HASH, NOW, track_request, web_event
 from tiktok_capi.emulator.validate import Batch, Rejection, Validator
 
-NOW = int(time.time())
 PATHS = [
     ("event",),
     ("event_time",),

@@ -7,7 +7,6 @@ Each case takes a valid 4-event request, breaks one thing, and expects TikTok's 
 from __future__ import annotations
 
 import gzip
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,13 +14,12 @@ import httpx
 import orjson
 import pytest
 
-from tests.emulator.payloads import HASH, post, track_request, web_event
+from tests.emulator.payloads import HASH, NOW, post, track_request, web_event
 from tiktok_capi.emulator.service import Emulator
 
 Mutation = Callable[[dict[str, Any]], None]
 # The cases are built at collection time; the emulator's clock is pinned to the same instant so a
 # long test session cannot push "the edge of the window" out of it.
-NOW = int(time.time())
 
 
 @pytest.fixture

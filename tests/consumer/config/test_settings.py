@@ -20,6 +20,7 @@ from tiktok_capi.consumer.config.settings import (
     load_settings,
     parse_duration,
 )
+from tiktok_capi.consumer.config.values import byte_size
 from tiktok_capi.consumer.failures.tiers import RetryTiers
 
 REQUIRED = {
@@ -216,3 +217,55 @@ def test_each_default_is_stated_once_as_written() -> None:
         assert getattr(getattr(defaults, option.section), option.attr) == getattr(
             getattr(loaded, option.section), option.attr
         ), option.env
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("1048576", 1_048_576),
+        ("64MiB", 64 * 1024**2),
+        ("512 KiB", 512 * 1024),
+        ("1mb", 1_000_000),
+        ("1.5GiB", int(1.5 * 1024**3)),
+        ("7B", 7),
+    ],
+)
+def test_byte_sizes(text: str, size: int) -> None:
+    assert byte_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "lots", "-1MiB", "0", "1 parsec", "0.1B"])
+def test_bad_byte_sizes_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        byte_size(text)
+
+
+def test_memory_bounds_default_for_a_small_pod() -> None:
+    process = load_settings(REQUIRED).process
+    assert process.max_in_flight_bytes == 64 * 1024**2
+    assert process.max_record_bytes == 1024**2
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://business-api.tiktok.com", True),
+        ("http://127.0.0.1:8081", True),
+        ("http://127.9.9.9:8081", True),
+        ("http://localhost:8081", True),
+        ("http://[::1]:8081", True),
+        ("http://tiktok-emulator:8081", False),
+        ("http://10.0.0.7", False),
+        ("http://business-api.tiktok.com", False),
+    ],
+)
+def test_plain_http_to_another_host_is_refused_unless_allowed(url: str, allowed: bool) -> None:
+    env = {**REQUIRED, "TIKTOK_API_URL": url}
+    if allowed:
+        assert load_settings(env).tiktok.api_url == url
+        return
+    with pytest.raises(ConfigError) as raised:
+        load_settings(env)
+    assert "TIKTOK_API_URL" in str(raised.value) and "TIKTOK_ALLOW_HTTP" in str(raised.value)
+    assert "tok-secret-123" not in str(raised.value)
+    assert load_settings({**env, "TIKTOK_ALLOW_HTTP": "true"}).tiktok.allow_http

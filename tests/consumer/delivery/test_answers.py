@@ -18,7 +18,7 @@ from tiktok_capi.consumer.delivery.answers import (
     SplitBatchError,
     ThrottledError,
     TransientError,
-    classify,
+    UnclassifiedError,
     event_index,
     from_transport_error,
     parse_answer,
@@ -29,6 +29,8 @@ from tiktok_capi.consumer.delivery.answers import (
 def answer(code: int, message: str = "msg", request_id: str = "rid-1") -> bytes:
     return orjson.dumps({"code": code, "message": message, "request_id": request_id, "data": {}})
 
+
+classify = Classifier().classify
 
 HTML_502 = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
 
@@ -60,13 +62,23 @@ def test_delivered_codes(code: int) -> None:
     ],
 )
 def test_business_codes_on_http_200(code: int, error_class: str, exc_type: type) -> None:
-    info = classify(200, answer(code, "the message", "req-9"))
+    message = "data.0.event: the message"
+    info = classify(200, answer(code, message, "req-9"))
     assert info is not None
     assert info.error_class == error_class
     assert (info.code, info.request_id, info.http_status) == (code, "req-9", 200)
-    assert info.message == "the message"
-    err = Classifier().error(200, parse_answer(answer(code)))
+    assert info.message == message
+    err = Classifier().error(200, parse_answer(answer(code, message)))
     assert type(err) is exc_type
+
+
+@pytest.mark.parametrize("code", [40000, 40002, 40062])
+def test_a_rejection_naming_no_event_is_unclassified_not_invalid(code: int) -> None:
+    # Issue 12, defect 8: it was "invalid", and bisection dead-lettered every event of the batch.
+    err = Classifier().error(200, parse_answer(answer(code, "event_source_id: invalid")))
+    assert type(err) is UnclassifiedError
+    assert err.info.error_class == "unclassified" and err.info.code == code
+    assert isinstance(err, RetryableError)
 
 
 def test_every_code_of_the_contract_is_in_the_table() -> None:
@@ -116,21 +128,23 @@ def test_unparseable_200_is_transient(body: bytes) -> None:
 
 def test_code_zero_on_an_error_status_is_not_success() -> None:
     info = classify(400, answer(0))
-    assert info is not None and info.error_class == "transient"
+    assert info is not None and info.error_class == "unclassified"
 
 
 @pytest.mark.parametrize(
     ("status", "error_class"),
     [
-        (400, "invalid"),
+        (400, "unclassified"),  # a gateway's 400 says nothing about the events (defect 8)
         (401, "auth"),
         (403, "auth"),
         (404, "misconfigured"),
         (405, "misconfigured"),
+        (407, "misconfigured"),  # a proxy wants credentials
         (308, "misconfigured"),
         (408, "transient"),
         (413, "invalid"),
-        (418, "invalid"),
+        (418, "unclassified"),
+        (451, "unclassified"),
     ],
 )
 def test_statuses_without_a_tiktok_answer(status: int, error_class: str) -> None:
@@ -148,13 +162,18 @@ def test_a_4xx_body_code_wins_over_the_status() -> None:
 
 
 def test_retry_after_only_on_retryable_errors() -> None:
-    info = classify(200, answer(40002), retry_after="5")
+    info = classify(200, answer(40002, "data.1.event: missing"), retry_after="5")
     assert info is not None and info.retry_after_s is None
 
 
 @pytest.mark.parametrize(
     ("code", "error_class"),
-    [(40999, "invalid"), (41234, "invalid"), (50999, "transient"), (12345, "transient")],
+    [
+        (40999, "unclassified"),  # defect 8: unknown 4xxxx codes were "invalid"
+        (41234, "unclassified"),
+        (50999, "unclassified"),
+        (12345, "unclassified"),
+    ],
 )
 def test_unknown_codes(code: int, error_class: str) -> None:
     info = classify(200, answer(code))
@@ -164,11 +183,12 @@ def test_unknown_codes(code: int, error_class: str) -> None:
 def test_the_table_is_configurable() -> None:
     classifier = Classifier(
         {**DEFAULT_CODES, 40002: "transient", 40777: "auth"},
-        unknown_client_code="transient",
+        unknown_client_code="invalid",
+        unnamed_invalid="invalid",
     )
     assert isinstance(classifier.error(200, parse_answer(answer(40002))), TransientError)
     assert isinstance(classifier.error(200, parse_answer(answer(40777))), DestinationDownError)
-    assert isinstance(classifier.error(200, parse_answer(answer(40555))), RetryableError)
+    assert isinstance(classifier.error(200, parse_answer(answer(40555))), InvalidEventsError)
     # The default table is untouched.
     assert classify(200, answer(40002)) is not None
     assert DEFAULT_CODES[40002] == "invalid"

@@ -33,7 +33,9 @@ class ProbedSender:
 
 def _destination() -> tuple[Destination, ProbedSender, HealthState, threading.Event]:
     sender, health, recovered = ProbedSender(), HealthState(), threading.Event()
-    destination = Destination(sender, health, recovered.set, probe_interval_s=0.001)
+    destination = Destination(
+        sender, health, lambda _outage: recovered.set(), probe_interval_s=0.001
+    )
     return destination, sender, health, recovered
 
 

@@ -304,8 +304,8 @@ def test_backoff_grows_until_success(make_sender: Any, slept: Slept) -> None:
 
 def test_the_retry_budget_is_per_batch(make_sender: Any) -> None:
     """Retries spent before a split are not granted again to each half."""
-    fake = FakeTikTok(name_index=False)
-    fake.script = [reply(50000), reply(40002, "event_id: bad"), reply(50000), reply(50000)]
+    fake = FakeTikTok()
+    fake.script = [reply(50000), reply(40061, "batch too big"), reply(50000), reply(50000)]
     outcome = make_sender(fake, send_retry_attempts=3).deliver(events(4))
     # 1 failure + retry (rejected, split) + first half 2 failures: budget of 2 retries spent.
     assert outcome.failed == (0, 1, 2, 3) and outcome.requests == 4
@@ -327,23 +327,42 @@ def test_named_events_are_isolated_directly(make_sender: Any) -> None:
     assert sorted(fake.accepted) == sorted(f"ok-{i}" for i in range(10) if i not in (3, 7))
 
 
-def test_unnamed_rejections_are_bisected(make_sender: Any) -> None:
+def test_unnamed_rejections_are_retried_never_bisected_into_dead_letters(
+    make_sender: Any,
+) -> None:
+    # Issue 12, defect 8: a rejection naming no event was bisected down to single events and
+    # every one rejected alone was dead-lettered (~2N-1 requests); TikTok named none of them.
     fake = FakeTikTok(name_index=False)
-    outcome = make_sender(fake).deliver(events(16, bad=(5,)))
-    assert [i for i, _ in outcome.invalid] == [5]
-    assert outcome.delivered == tuple(i for i in range(16) if i != 5)
-    # 16 -> 8+8 -> 4+4 -> 2+2 -> 1+1: one rejected request per level plus accepted halves.
-    assert outcome.requests == 9
-    assert all(len(batch) in (16, 8, 4, 2, 1) for batch in fake.batches)
-    assert fake.accepted.count("ok-0") == 1
+    outcome = make_sender(fake, send_retry_attempts=3).deliver(events(16, bad=(5,)))
+    assert outcome.invalid == () and outcome.delivered == ()
+    assert outcome.failed == tuple(range(16))
+    assert outcome.failure is not None and outcome.failure.error_class == "unclassified"
+    assert outcome.requests == 3 and all(len(batch) == 16 for batch in fake.batches)
 
 
-def test_a_named_index_out_of_range_falls_back_to_bisection(make_sender: Any) -> None:
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda: httpx.Response(407, text="Proxy Authentication Required"),
+        lambda: httpx.Response(400, text="<html>Bad Request</html>"),
+        lambda: reply(41234, "a code nobody documented"),
+    ],
+)
+def test_answers_we_cannot_classify_dead_letter_nothing(
+    make_sender: Any, answer: Callable[[], httpx.Response]
+) -> None:
+    outcome = make_sender(lambda _r: answer(), send_retry_attempts=2).deliver(events(8))
+    assert outcome.invalid == () and outcome.delivered == ()
+    assert sorted(outcome.failed + outcome.held) == list(range(8))
+    assert outcome.requests <= 2
+
+
+def test_a_named_index_out_of_range_dead_letters_nothing(make_sender: Any) -> None:
     fake = FakeTikTok()
     fake.script = [reply(40002, "data.99.event_id: not a valid string")]
     outcome = make_sender(fake).deliver(events(4, bad=(2,)))
-    assert [i for i, _ in outcome.invalid] == [2]
-    assert fake.batches[1] == ["ok-0", "ok-1"]
+    assert outcome.invalid == () and outcome.failed == (0, 1, 2, 3)
+    assert outcome.requests == 1
 
 
 def test_invalid_batch_size_is_split_in_halves(make_sender: Any) -> None:
@@ -363,7 +382,7 @@ def test_split_ignores_any_index_in_the_message(make_sender: Any) -> None:
 
 def test_destination_down_during_a_split_holds_the_rest(make_sender: Any) -> None:
     fake = FakeTikTok()
-    fake.script = [reply(40002, "event_id: bad"), reply(0), reply(40105, "token revoked")]
+    fake.script = [reply(40061, "batch too big"), reply(0), reply(40105, "token revoked")]
     outcome = make_sender(fake).deliver(events(6))
     assert outcome.delivered == (0, 1, 2)
     assert outcome.held == (3, 4, 5)
@@ -398,12 +417,17 @@ def test_every_event_ends_in_exactly_one_place(
     ) as sender:
         outcome = sender.deliver(events(n, bad=tuple(bad)))
     check_partition(outcome, n)
-    assert {i for i, _ in outcome.invalid} == bad
-    assert outcome.failed == () and outcome.held == ()
-    assert sorted(fake.accepted) == sorted(f"ok-{i}" for i in range(n) if i not in bad)
-    assert outcome.requests == len(fake.requests)
-    if name_index and max_batch >= n:
-        assert outcome.requests == len(bad) + (1 if len(bad) < n else 0)
+    assert outcome.requests == len(fake.requests) and outcome.held == ()
+    if name_index:
+        assert {i for i, _ in outcome.invalid} == bad
+        assert outcome.failed == ()
+        assert sorted(fake.accepted) == sorted(f"ok-{i}" for i in range(n) if i not in bad)
+        if max_batch >= n:
+            assert outcome.requests == len(bad) + (1 if len(bad) < n else 0)
+    else:  # TikTok names nobody: nothing is dead-lettered, the bad events are not delivered
+        assert outcome.invalid == ()
+        assert bad <= set(outcome.failed)
+        assert set(fake.accepted) == {f"ok-{i}" for i in outcome.delivered}
 
 
 # --- probe -------------------------------------------------------------------------------------
@@ -419,8 +443,11 @@ def test_every_event_ends_in_exactly_one_place(
         (reply(40002, "data: shorter than minimum length 1"), None),
         (reply(40061), None),
         (reply(0), None),
-        (httpx.Response(502), None),
-        (reply(40100, status=429), None),
+        (reply(49999, "a code nobody documented"), None),  # TikTok answered: token works
+        (httpx.Response(502), "transient"),  # TikTok did not answer: still down
+        (reply(40100, status=429), "throttled"),
+        (httpx.Response(400, text="<html>gateway</html>"), "unclassified"),
+        (httpx.Response(407), "misconfigured"),
     ],
 )
 def test_probe(make_sender: Any, answer: httpx.Response, down: str | None) -> None:
@@ -434,11 +461,12 @@ def test_probe(make_sender: Any, answer: httpx.Response, down: str | None) -> No
     assert fake.requests[0].headers["Access-Token"] == TOKEN
 
 
-def test_probe_when_unreachable_says_nothing_about_the_token(make_sender: Any) -> None:
+def test_probe_when_unreachable_is_down(make_sender: Any) -> None:
     def handler(_r: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused")
 
-    assert make_sender(handler).probe() is None
+    info = make_sender(handler).probe()
+    assert info is not None and info.error_class == "transient"
 
 
 # --- close -------------------------------------------------------------------------------------

@@ -185,7 +185,7 @@ def test_probe_reports_bad_credentials(
     assert emulator.stats()["accepted_events"] == 0
 
 
-def test_unreachable_destination_fails_not_holds(emulator: Any) -> None:
+def test_unreachable_destination_fails_and_the_probe_says_down(emulator: Any) -> None:
     with socket.socket() as probe:  # a port nobody listens on: bound, then released
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -195,4 +195,6 @@ def test_unreachable_destination_fails_not_holds(emulator: Any) -> None:
         outcome = sender.deliver([web_event(1)])
         assert outcome.failed == (0,) and outcome.failure is not None
         assert outcome.failure.message.startswith("connection error")
-        assert sender.probe() is None
+        # The circuit breaker asks the probe: nothing answers, so the destination is down.
+        down = sender.probe()
+        assert down is not None and down.error_class == "transient"

@@ -26,6 +26,7 @@ from tiktok_capi.consumer.failures.tiers import (
     FailureInfo,
     RetryTiers,
     due_at_ms,
+    due_in_s,
     iso_utc,
     safe_message,
     strip_own_headers,
@@ -188,6 +189,46 @@ def test_due_at_ms() -> None:
     route = TIERS.route(source(), TRANSIENT, T0)
     assert due_at_ms(reread(route.topic, route.headers)) == 1_700_000_030_000
     assert due_at_ms(reread(route.topic, [(HEADER_DUE_AT, b"soon")])) is None
+
+
+_CREATE, _LOG_APPEND = 1, 2  # confluent_kafka.TIMESTAMP_CREATE_TIME / _LOG_APPEND_TIME
+DAY_S = 86_400.0
+
+
+def _due_header(due_s: float) -> list[tuple[str, bytes]]:
+    return [(HEADER_DUE_AT, str(round(due_s * 1000)).encode())]
+
+
+def test_due_in_s_follows_a_correct_writer() -> None:
+    written = T0
+    headers = _due_header(written + 30)
+    stamp = (_CREATE, round(written * 1000))
+    assert due_in_s(headers, stamp, 30, written) == pytest.approx(30)
+    assert due_in_s(headers, stamp, 30, written + 10) == pytest.approx(20)
+    assert due_in_s(headers, stamp, 30, written + 31) < 0
+    assert due_in_s([], stamp, 30, written) == 0  # no due-at header: due now
+    assert due_in_s([(HEADER_DUE_AT, b"soon")], stamp, 30, written) == 0
+
+
+def test_a_writer_clock_days_ahead_pauses_no_longer_than_the_tier_delay() -> None:
+    # Defect 7: the header said "due in three days"; the tier's partition paused three days.
+    ahead = T0 + 3 * DAY_S
+    headers = _due_header(ahead + 30)
+    assert due_in_s(headers, (_CREATE, round(ahead * 1000)), 30, T0) == pytest.approx(30)
+    assert due_in_s(headers, (0, -1), 30, T0) == pytest.approx(30)  # no timestamp either
+    # With broker timestamps (LogAppendTime) the due time is the broker's, exactly.
+    assert due_in_s(headers, (_LOG_APPEND, round(T0 * 1000)), 30, T0 + 5) == pytest.approx(25)
+
+
+def test_a_writer_clock_behind_does_not_collapse_the_delay_with_broker_timestamps() -> None:
+    behind = T0 - DAY_S
+    headers = _due_header(behind + 30)  # "due a day ago"
+    assert due_in_s(headers, (_LOG_APPEND, round(T0 * 1000)), 30, T0 + 1) == pytest.approx(29)
+
+
+def test_a_record_sent_again_after_a_failed_write_waits_from_when_it_was_written() -> None:
+    headers = _due_header(T0 + 30)
+    assert due_in_s(headers, (_CREATE, round((T0 + 12) * 1000)), 30, T0 + 12) == pytest.approx(30)
 
 
 def test_failure_from_error_keeps_code_and_request_id() -> None:

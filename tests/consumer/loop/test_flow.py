@@ -60,7 +60,7 @@ def test_a_tier_record_not_due_rewinds_and_pauses_its_partition() -> None:
     now = 1_700_000_000.0
     due_ms = int((now + 30) * 1000)
     msg = Msg("t.retry.1", 2, 41, headers=[(HEADER_DUE_AT, str(due_ms).encode())])
-    assert flow.not_due(("t.retry.1", 2), msg, 41, now) is True
+    assert flow.not_due(("t.retry.1", 2), msg, 41, now, 30.0) is True
     assert source.seeks == [("t.retry.1", 2, 41)]
     assert source.timed == {("t.retry.1", 2): clock.now + 30}
 
@@ -70,9 +70,9 @@ def test_a_due_record_or_one_without_the_header_is_taken() -> None:
     now = 1_700_000_000.0
     past = Msg("t.retry.1", 0, 1, headers=[(HEADER_DUE_AT, str(int(now * 1000) - 1).encode())])
     damaged = Msg("t.retry.1", 0, 2, headers=[(HEADER_DUE_AT, b"soon")])
-    assert flow.not_due(("t.retry.1", 0), past, 1, now) is False
-    assert flow.not_due(("t.retry.1", 0), damaged, 2, now) is False
-    assert flow.not_due(("t.retry.1", 0), Msg("t.retry.1", 0, 3), 3, now) is False
+    assert flow.not_due(("t.retry.1", 0), past, 1, now, 30.0) is False
+    assert flow.not_due(("t.retry.1", 0), damaged, 2, now, 30.0) is False
+    assert flow.not_due(("t.retry.1", 0), Msg("t.retry.1", 0, 3), 3, now, 30.0) is False
     assert source.seeks == [] and source.timed == {}
 
 
@@ -82,3 +82,33 @@ def test_the_in_flight_count_is_reported_when_it_changes() -> None:
     assert stats.snapshot().in_flight == 7
     flow.report_in_flight(0)
     assert stats.snapshot().in_flight == 0
+
+
+class StampedMsg(Msg):
+    """A tier record with a producer timestamp (CreateTime: the writer's clock)."""
+
+    def __init__(self, due_s: float, stamp_s: float) -> None:
+        super().__init__(
+            "t.retry.1", 0, 5, headers=[(HEADER_DUE_AT, str(round(due_s * 1000)).encode())]
+        )
+        self._stamp = (1, round(stamp_s * 1000))
+
+    def timestamp(self) -> tuple[int, int]:
+        return self._stamp
+
+
+def test_a_record_due_in_three_days_pauses_its_partition_for_the_tier_delay_only() -> None:
+    # Issue 12, defect 7: a writer's clock three days ahead paused the partition for three days.
+    flow, source, clock, _ = _flow()
+    now = 1_700_000_000.0
+    ahead = now + 3 * 86_400
+    assert flow.not_due(("t.retry.1", 0), StampedMsg(ahead + 30, ahead), 5, now, 30.0) is True
+    assert source.seeks == [("t.retry.1", 0, 5)]
+    assert source.timed == {("t.retry.1", 0): clock.now + 30}
+
+
+def test_a_due_stamped_record_is_taken() -> None:
+    flow, source, _, _ = _flow()
+    now = 1_700_000_000.0
+    assert flow.not_due(("t.retry.1", 0), StampedMsg(now - 1, now - 31), 5, now, 30.0) is False
+    assert source.timed == {} and source.seeks == []

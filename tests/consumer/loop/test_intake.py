@@ -30,7 +30,7 @@ class Setup:
         self.lanes = Lanes()
         self.lanes.add(("src", 0), None)
         self.lanes.add(("src", 1), None)
-        self.lanes.add(("src.retry.1", 0), 1)
+        self.lanes.add(("src.retry.1", 0), 1, 300.0)  # tier 1, its delay
         self.source = FakeSource()
         self.clock = ManualClock()
         self.stats = StatsRecorder()

@@ -9,7 +9,7 @@ import orjson
 from tests.consumer.loop.support import FakeRouter, Msg
 from tiktok_capi.consumer.delivery.base import BatchOutcome, ErrorInfo
 from tiktok_capi.consumer.loop.batcher import Batch
-from tiktok_capi.consumer.loop.outcomes import Outcomes
+from tiktok_capi.consumer.loop.outcomes import Outcomes, Pause
 from tiktok_capi.consumer.offsets.tracker import PartitionOffsets
 from tiktok_capi.consumer.telemetry.stats import StatsRecorder
 
@@ -52,23 +52,49 @@ def test_delivered_events_resolve_and_count() -> None:
     assert router.dead == router.retried == []
 
 
-def test_invalid_events_are_dead_lettered_and_failed_ones_retried() -> None:
+def test_invalid_events_are_dead_lettered_and_failed_ones_suspected() -> None:
     outcomes, router, _ = _outcomes()
     tracker = PartitionOffsets("src", 0)
     invalid = ErrorInfo("invalid", "data.1: bad", code=40002)
     failure = ErrorInfo("transient", "HTTP 503", http_status=503)
     outcome = BatchOutcome(delivered=(2,), invalid=((1, invalid),), failed=(0,), failure=failure)
-    outcomes.on_delivered(_batch(tracker, range(3)), _done(outcome))
+    pause = outcomes.on_delivered(_batch(tracker, range(3)), _done(outcome))
     assert [(o, r, f.code) for o, r, f in router.dead] == [(1, "invalid_event", 40002)]
-    assert [(o, f.message) for o, f in router.retried] == [(0, "HTTP 503")]
+    # Issue 12, defect 2: a failure past the budget is first the destination's (the breaker).
+    assert pause == Pause(failure, refused=False)
+    assert router.retried == [] and outcomes.held == 1
     assert tracker.unresolved == 2  # resolved once the router's writes are acknowledged
 
 
-def test_a_sender_that_raised_sends_the_whole_batch_to_the_retry_tier() -> None:
+def test_suspect_events_go_to_the_retry_tier_when_tiktok_answered_the_probe_at_once() -> None:
+    outcomes, router, _ = _outcomes()
+    tracker = PartitionOffsets("src", 0)
+    failure = ErrorInfo("transient", "HTTP 503", http_status=503)
+    outcome = BatchOutcome(delivered=(2,), failed=(0, 1), failure=failure)
+    outcomes.on_delivered(_batch(tracker, range(3)), _done(outcome))
+    assert outcomes.release_held(outage=False) == []
+    assert [(o, f.message) for o, f in router.retried] == [(0, "HTTP 503"), (1, "HTTP 503")]
+    assert outcomes.held == 0
+
+
+def test_suspect_events_are_sent_again_after_an_outage() -> None:
+    outcomes, router, _ = _outcomes()
+    tracker = PartitionOffsets("src", 0)
+    failure = ErrorInfo("transient", "connection refused")
+    outcomes.on_delivered(
+        _batch(tracker, range(3)), _done(BatchOutcome(failed=(0, 1, 2), failure=failure))
+    )
+    [again] = outcomes.release_held(outage=True)
+    assert again.offsets == [0, 1, 2] and router.retried == [] and router.dead == []
+
+
+def test_a_sender_that_raised_holds_the_whole_batch_for_the_breaker() -> None:
     outcomes, router, _ = _outcomes()
     future: Future[BatchOutcome] = Future()
     future.set_exception(RuntimeError("bug"))
-    outcomes.on_delivered(_batch(PartitionOffsets("src", 0), range(2)), future)
+    pause = outcomes.on_delivered(_batch(PartitionOffsets("src", 0), range(2)), future)
+    assert pause is not None and not pause.refused
+    outcomes.release_held(outage=False)
     assert [o for o, _ in router.retried] == [0, 1]
 
 
@@ -79,8 +105,8 @@ def test_held_events_wait_and_come_back_rebatched() -> None:
     refused = outcomes.on_delivered(
         _batch(tracker, range(3)), _done(BatchOutcome(held=(0, 1, 2), destination_down=down))
     )
-    assert refused == down and outcomes.held == 3 and router.dead == []
-    batches = outcomes.release_held()
+    assert refused == Pause(down, refused=True) and outcomes.held == 3 and router.dead == []
+    batches = outcomes.release_held(outage=True)
     assert [b.offsets for b in batches] == [[0, 1], [2]]
     assert outcomes.held == 0 and tracker.unresolved == 3
 

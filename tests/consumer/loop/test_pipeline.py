@@ -95,6 +95,9 @@ class FakeSource:
         self.next_timed_resume: float | None = None
         self.closed = False
         self.actions: list[Callable[[], None]] = []  # run inside the next consume (callbacks)
+        self.commit_results: Callable[[Any, list[Any] | None], None] | None = None
+        self._answers: list[list[Any]] = []
+        self.answer_commits = True  # False: the coordinator is away, async commits wait
 
     def subscribe(self) -> None:
         self.listener.on_assigned(self.partitions)
@@ -102,6 +105,11 @@ class FakeSource:
     def consume(self, n: int, timeout: float) -> list[Msg]:
         while self.actions:
             self.actions.pop(0)()
+        while self.answer_commits and self._answers:
+            offsets = self._answers.pop(0)
+            self.commits.append({(tp.topic, tp.partition): tp.offset for tp in offsets})
+            if self.commit_results is not None:
+                self.commit_results(None, offsets)
         if self.paused:
             time.sleep(min(timeout, 0.005))
             return []
@@ -113,6 +121,9 @@ class FakeSource:
     def commit(self, offsets: list[Any]) -> list[Any]:
         self.commits.append({(tp.topic, tp.partition): tp.offset for tp in offsets})
         return offsets
+
+    def commit_async(self, offsets: list[Any]) -> None:
+        self._answers.append(offsets)  # answered inside a later consume, as librdkafka does
 
     def committed(self) -> dict[PartitionKey, int]:
         merged: dict[PartitionKey, int] = {}
@@ -150,6 +161,8 @@ class FakeSender:
         self.gate = threading.Event()
         self.gate.set()
         self.probe_ok = False
+        self.probe_error = ErrorInfo("auth", "token expired", code=40105)
+        self.probes = 0
         self.closed = False
         self.links: list[Any] = []
 
@@ -164,7 +177,8 @@ class FakeSender:
         return BatchOutcome(delivered=tuple(range(len(events))), requests=1)
 
     def probe(self) -> ErrorInfo | None:
-        return None if self.probe_ok else ErrorInfo("auth", "token expired", code=40105)
+        self.probes += 1
+        return None if self.probe_ok else self.probe_error
 
     def close(self) -> None:
         self.closed = True
@@ -327,6 +341,7 @@ def test_undecodable_records_are_dead_lettered_and_committed() -> None:
 
 def test_invalid_and_failed_events_go_to_the_dlq_and_the_retry_tier() -> None:
     h = Harness(partitions=1)
+    h.sender.probe_ok = True  # TikTok answers the probe: the failure is the events' own
     invalid = ErrorInfo("invalid", "data.1.page.url: missing", code=40002)
     failure = ErrorInfo("transient", "HTTP 503", http_status=503)
     h.sender.answer = lambda events: BatchOutcome(

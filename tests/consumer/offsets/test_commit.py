@@ -116,3 +116,65 @@ def test_partition_error_leaves_that_partition_uncommitted() -> None:
     tracker.resolve(0)
     assert not committer.commit([tracker], "interval")
     assert tracker.committed is None
+
+
+class AsyncCommit:
+    """Records asynchronous commits; the test answers them through ``Committer.on_result``."""
+
+    def __init__(self) -> None:
+        self.sent: list[list[TopicPartition]] = []
+
+    def __call__(self, offsets: list[TopicPartition]) -> None:
+        self.sent.append(offsets)
+
+
+def test_interval_commits_are_asynchronous_and_one_at_a_time() -> None:
+    # Issue 12, defect 12: a synchronous interval commit held the poll loop for as long as the
+    # coordinator did not answer (minutes with a stalled broker).
+    sync, sent, clock = FakeCommit(), AsyncCommit(), Clock()
+    committed: list[tuple[str, int, int]] = []
+    committer = Committer(
+        sync, 1.0, clock, on_committed=lambda *a: committed.append(a), commit_async=sent
+    )
+    a = tracked("t", 0, range(0, 4))
+    a.resolve(0)
+    clock.now = 1.0
+    assert committer.maybe_commit([a]) is True
+    assert sync.calls == [] and [[tp.offset for tp in o] for o in sent.sent] == [[1]]
+    assert committer.waiting and a.committed is None  # not before the coordinator said so
+    a.resolve(1)
+    clock.now = 2.0
+    assert committer.maybe_commit([a]) is False  # the last one is unanswered: nothing piles up
+    committer.on_result(None, sent.sent[0])
+    assert not committer.waiting and a.committed == 1 and committed == [("t", 0, 1)]
+    clock.now = 3.0
+    assert committer.maybe_commit([a]) is True
+    assert [tp.offset for tp in sent.sent[1]] == [2]
+
+
+def test_a_failed_asynchronous_commit_is_sent_again_later() -> None:
+    sent, clock = AsyncCommit(), Clock()
+    committer = Committer(FakeCommit(), 1.0, clock, commit_async=sent)
+    a = tracked("t", 0, range(0, 2))
+    a.resolve(0)
+    clock.now = 1.0
+    committer.maybe_commit([a])
+    committer.on_result(KafkaError(KafkaError.REQUEST_TIMED_OUT), sent.sent[0])
+    assert committer.failures == 1 and a.committed is None and not committer.waiting
+    clock.now = 2.0
+    assert committer.maybe_commit([a]) is True and len(sent.sent) == 2
+
+
+def test_the_echo_of_a_synchronous_commit_is_ignored() -> None:
+    sync, sent, clock = FakeCommit(), AsyncCommit(), Clock()
+    committer = Committer(sync, 1.0, clock, commit_async=sent)
+    a = tracked("t", 0, range(0, 3))
+    a.resolve(0)
+    clock.now = 1.0
+    committer.maybe_commit([a])  # async, offset 1
+    a.resolve(1)
+    assert committer.commit([a], "revoke")  # sync, offset 2
+    committer.on_result(None, [TopicPartition("t", 0, 2)])  # librdkafka reports that one too
+    assert committer.waiting and a.committed == 2
+    committer.on_result(None, sent.sent[0])
+    assert not committer.waiting and a.committed == 2  # the late answer does not go back

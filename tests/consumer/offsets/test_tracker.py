@@ -90,3 +90,48 @@ def test_many_records_stay_cheap(count: int) -> None:
     for offset in range(count - 1, -1, -1):  # worst case: reverse order
         tracker.resolve(offset)
     assert tracker.committable == count
+
+
+def test_a_non_increasing_offset_is_refused_and_changes_nothing() -> None:
+    # Issue 12, defect 12: track() accepted any offset; a record consumed twice was queued twice
+    # and the committable point stalled behind the copy (or went back to it).
+    tracker = PartitionOffsets("t", 0)
+    assert tracker.track(5) and tracker.track(6)
+    assert not tracker.track(6)
+    assert not tracker.track(3)
+    assert tracker.unresolved == 2 and tracker.committable == 5 and tracker.last == 6
+    tracker.resolve(5)
+    tracker.resolve(6)
+    assert tracker.unresolved == 0 and tracker.committable == 7
+
+
+def test_resolving_an_offset_that_is_not_pending_changes_nothing() -> None:
+    tracker = PartitionOffsets("t", 0)
+    for offset in (1, 2, 3):
+        tracker.track(offset)
+    tracker.resolve(1)
+    tracker.resolve(1)  # again
+    tracker.resolve(0)  # never tracked, before the first
+    tracker.resolve(9)  # never tracked, past the last
+    assert tracker.unresolved == 2 and tracker.committable == 2
+    tracker.resolve(3)
+    tracker.resolve(3)
+    tracker.resolve(2)
+    assert tracker.unresolved == 0 and tracker.committable == 4
+
+
+def test_bytes_follow_the_unresolved_records() -> None:
+    tracker = PartitionOffsets("t", 0)
+    for offset, size in ((0, 100), (1, 250), (2, 0), (3, 50)):
+        tracker.track(offset, size)
+    assert tracker.bytes == 400
+    tracker.resolve(1)  # out of order
+    tracker.resolve(1)
+    assert tracker.bytes == 150
+    tracker.resolve(0)
+    tracker.resolve(2)
+    assert tracker.bytes == 50
+    assert not tracker.track(3, 999)  # a repeat adds nothing
+    assert tracker.bytes == 50
+    tracker.retire()
+    assert tracker.bytes == 0

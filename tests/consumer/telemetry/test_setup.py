@@ -95,6 +95,25 @@ def test_metrics_disabled_registers_nothing(clean_otel_env: None) -> None:
         telemetry.shutdown()
 
 
+def test_otel_sdk_disabled_keeps_the_prometheus_metrics(
+    clean_otel_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 12, defect 10: the SDK handed out no-op meters and /metrics lost every series.
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    registry = CollectorRegistry()
+    telemetry = setup(MetricsOn(), registry=registry, install_global=False)
+    try:
+        assert not telemetry.otlp_metrics and not telemetry.otlp_traces
+        assert telemetry.tracer_provider is None
+        counter = telemetry.meter_provider.get_meter("tiktok_capi").create_counter("tiktok_capi.x")
+        counter.add(3)
+        assert "tiktok_capi_x_total 3.0" in generate_latest(registry).decode()
+        assert os.environ["OTEL_SDK_DISABLED"] == "true"  # left as it was
+    finally:
+        telemetry.shutdown()
+
+
 def test_shutdown_unregisters_and_is_idempotent(clean_otel_env: None) -> None:
     registry = CollectorRegistry()
     telemetry = setup(MetricsOn(), registry=registry, install_global=False)
@@ -171,9 +190,9 @@ print(text)
 """
 
 
-@pytest.fixture(scope="module")
-def exported() -> str:
+def _scrape(**otel: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update(otel)
     result = subprocess.run(
         [sys.executable, "-c", _SCRAPE],
         capture_output=True,
@@ -185,6 +204,11 @@ def exported() -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+@pytest.fixture(scope="module")
+def exported() -> str:
+    return _scrape()
 
 
 def exported_families(text: str) -> dict[str, str]:
@@ -210,6 +234,11 @@ def test_every_declared_instrument_is_exported(exported: str) -> None:
     assert families["tiktok_capi_request_duration_seconds"] == "histogram"
     assert families["tiktok_capi_destination_state"] == "gauge"
     assert 'tiktok_capi_records_consumed_total{partition="0",topic="cdp-events"} 1.0' in exported
+
+
+def test_every_instrument_is_exported_with_otel_sdk_disabled(exported: str) -> None:
+    disabled = _scrape(OTEL_SDK_DISABLED="true")
+    assert exported_families(disabled) == exported_families(exported)
 
 
 def test_every_metric_is_documented(exported: str) -> None:
