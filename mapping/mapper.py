@@ -136,7 +136,7 @@ def map_event(event: Mapping[str, Any], settings: MappingSettings, now: float) -
         :class:`Mapped` with the event, or :class:`Skipped` with a low-cardinality reason. Both
         carry PII-free notes on fields dropped or coerced. Never raises on bad input.
     """
-    if not isinstance(event, Mapping):
+    if type(event) is not dict and not isinstance(event, Mapping):
         return Skipped("not_an_object", kind(event))
     notes: list[str] = []
     chosen = _rule(event, settings, notes)

@@ -156,7 +156,9 @@ class MappingSettings:
             )
 
 
-@dataclass(frozen=True, slots=True)
+# Mapped and Skipped are made once per event: a frozen dataclass's __init__ (object.__setattr__
+# per field) costs ~1.5 us, a plain slotted one ~0.45 us, compiled or not. Treat them as values.
+@dataclass(slots=True)
 class Mapped:
     """The event maps to TikTok.
 
@@ -173,7 +175,7 @@ class Mapped:
     notes: tuple[str, ...] = field(default=())
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Skipped:
     """The event is not sent to TikTok; commit it like any other.
 

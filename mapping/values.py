@@ -40,10 +40,11 @@ def kind(value: object) -> str:
 
 def obj(value: object, path: str, notes: list[str]) -> Mapping[str, Any] | None:
     """``value`` if it is an object; ``None`` (noted unless absent) otherwise."""
+    if value is None:  # the common case: absent (an ABC isinstance check costs ~0.4 us)
+        return None
     if type(value) is dict or isinstance(value, Mapping):
         return value
-    if value is not None:
-        notes.append(f"{path}: expected an object, got {kind(value)}; ignored")
+    notes.append(f"{path}: expected an object, got {kind(value)}; ignored")
     return None
 
 
