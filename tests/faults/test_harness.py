@@ -7,6 +7,7 @@ the checks it relies on.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import socket
@@ -274,6 +275,21 @@ def test_a_stall_holds_data_until_resumed(echo_port: int) -> None:
         proxy.resume()
         conn.settimeout(2)
         assert wait_for(lambda: conn.recv(10), timeout=2, what="the held bytes") == b"held"
+
+
+def test_closing_with_connections_open_leaves_no_socket_behind(echo_port: int) -> None:
+    # pytest turns an "unclosed transport" ResourceWarning of the collector into an error.
+    proxy = TcpProxy("127.0.0.1", echo_port).start()
+    clients = [_connect(proxy) for _ in range(3)]
+    clients[0].sendall(b"x")
+    assert clients[0].recv(1) == b"x"
+    wait_for(lambda p=proxy: p.open_connections == 3, timeout=2, what="three connections")
+    proxy.stall()
+    proxy.close()
+    for client in clients:
+        client.close()
+    del proxy
+    gc.collect()
 
 
 # -- processes ---------------------------------------------------------------------------------
