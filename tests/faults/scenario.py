@@ -37,6 +37,7 @@ from tests.fixtures.accounting import Accountant, Expectation, Produced, Report,
 from tests.fixtures.capi import avro, avro_framed, bundled_schema, storefront_events
 from tests.fixtures.leaks import find_leaks, pii_needles
 from tests.fixtures.processes import ConnectorProcess, ConnectorRunner
+from tests.fixtures.waiting import wait_for
 
 __all__ = ["FaultRun"]
 
@@ -252,6 +253,15 @@ class FaultRun:
             return wanted <= {event_id for event_id, _ in self.accountant.deliveries()}
 
         return done
+
+    def wait_more_deliveries(self, count: int, what: str, timeout: float = 60.0) -> None:
+        """Wait until the emulator has accepted ``count`` more events than when called."""
+        before = self.emulator.stats()["accepted_events"]
+        wait_for(
+            lambda: self.emulator.stats()["accepted_events"] >= before + count,
+            timeout=timeout,
+            what=what,
+        )
 
     # -- connectors ----------------------------------------------------------------------
     def start(self, name: str | None = None, **overrides: str) -> ConnectorProcess:

@@ -39,12 +39,7 @@ def test_broker_connections_cut_and_restored_twice(
     for cut, duration in enumerate(CUTS_S, start=1):
         label = f"slice {cut}"
         run.produce_events(run.storefront(1500, seed=90 + cut), label=label)
-        before = run.emulator.stats()["accepted_events"]
-        wait_for(
-            lambda b=before: run.emulator.stats()["accepted_events"] >= b + 200,
-            timeout=60,
-            what=f"deliveries before cut {cut}",
-        )
+        run.wait_more_deliveries(200, f"deliveries before cut {cut}")
         cut_connections += proxy.cut("reset")
         watch(run.check_alive, duration=duration)
         proxy.restore()

@@ -68,11 +68,7 @@ def test_an_outage_dead_letters_nothing_and_turns_readiness_off(
     run = fault_run(partitions=2)
     run.produce_events(run.storefront(1000, seed=22))
     connector = run.start(BATCH_SIZE="100", SEND_RETRY_ATTEMPTS="3")
-    wait_for(
-        lambda: run.emulator.stats()["accepted_events"] >= 200,
-        timeout=60,
-        what="deliveries before the outage",
-    )
+    run.wait_more_deliveries(200, "deliveries before the outage")
     run.emulator.stop()  # nothing listens: connections are refused
     run.produce_events(run.storefront(1000, seed=23), label="during the outage")
     readiness = watch(connector.ready, duration=OUTAGE_S, interval=0.25)
@@ -92,11 +88,7 @@ def test_a_killed_decode_worker_does_not_stop_the_connector(
     run = fault_run(partitions=2)
     run.produce_events(run.storefront(1000, seed=24))
     connector = run.start()
-    wait_for(
-        lambda: run.emulator.stats()["accepted_events"] >= 100,
-        timeout=60,
-        what="deliveries to start",
-    )
+    run.wait_more_deliveries(100, "deliveries to start")
     [victim, *_] = wait_for(connector.workers, timeout=10, what="the decode workers")
     os.kill(victim, signal.SIGKILL)  # as the OOM killer does
     run.produce_events(run.storefront(1000, seed=25), label="after the kill")
@@ -242,11 +234,7 @@ def test_a_silent_broker_stall_turns_readiness_off(
     run.emulator.set_faults(latency_ms=30)
     run.produce_events(run.storefront(3000, seed=42))
     connector = run.start(BATCH_SIZE="100")
-    wait_for(
-        lambda: run.emulator.stats()["accepted_events"] >= 300,
-        timeout=60,
-        what="deliveries before the stall",
-    )
+    run.wait_more_deliveries(300, "deliveries before the stall")
     proxied_broker.proxy.stall()
     readiness = watch(connector.ready, duration=STALL_S, interval=0.25)
     proxied_broker.proxy.resume()
@@ -267,11 +255,7 @@ def test_the_poll_loop_keeps_ticking_while_the_broker_is_cut(
     # /livez fails when the loop has not ticked for LIVENESS_TIMEOUT: a loop that only polls,
     # never blocking, ticks every 0.1 s whatever the broker does.
     connector = run.start(BATCH_SIZE="50", MAX_IN_FLIGHT_REQUESTS="2", LIVENESS_TIMEOUT="2s")
-    wait_for(
-        lambda: run.emulator.stats()["accepted_events"] >= 300,
-        timeout=60,
-        what="deliveries before the cut",
-    )
+    run.wait_more_deliveries(300, "deliveries before the cut")
     proxied_broker.proxy.cut("reset")
     liveness = watch(lambda: connector.get("/livez").status, duration=CUT_S, interval=0.2)
     proxied_broker.proxy.restore()

@@ -38,15 +38,10 @@ def test_sigkill_at_random_moments_several_times(fault_run: Callable[..., FaultR
     moments = []
     for kill in range(KILLS):
         connector = run.start(**KILLED)
-        start = run.emulator.stats()["accepted_events"]
         # A random point of the delivery: after 50-600 more events reached TikTok.
         moment = rng.randint(50, 600)
         moments.append(moment)
-        wait_for(
-            lambda s=start, m=moment: run.emulator.stats()["accepted_events"] >= s + m,
-            timeout=60,
-            what=f"{moment} more deliveries before kill {kill + 1}",
-        )
+        run.wait_more_deliveries(moment, f"{moment} more deliveries before kill {kill + 1}")
         connector.kill()
         assert connector.wait(10) < 0
         wait_for(

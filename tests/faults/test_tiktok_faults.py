@@ -42,12 +42,7 @@ def test_throttling_bursts_with_retry_after(fault_run: Callable[..., FaultRun]) 
     for burst in range(1, 4):
         label = f"slice {burst}"
         run.produce_events(run.storefront(800, seed=20 + burst), label=label)
-        before = emulator.stats()["accepted_events"]
-        wait_for(
-            lambda b=before: emulator.stats()["accepted_events"] >= b + 100,
-            timeout=60,
-            what=f"deliveries before burst {burst}",
-        )
+        run.wait_more_deliveries(100, f"deliveries before burst {burst}")
         throttled = emulator.stats()["faults"].get("throttle", 0)
         emulator.set_faults(throttle_rate=1.0, retry_after_s=1, latency_ms=50)
         wait_for(
