@@ -54,6 +54,10 @@ typecheck: $(STAMP) ## mypy --strict on mapping/ and consumer/
 pytest: $(STAMP) ## pytest (unit + integration against a real broker and the emulator)
 	$(PY) -m pytest -q
 
+.PHONY: soak
+soak: $(STAMP) ## The fault matrix at the issue's durations (60 s outage, 20 s broker cuts, more kills), outside make test
+	TIKTOK_CAPI_SOAK=1 $(PY) -m pytest -q -p no:cacheprovider tests/faults
+
 BENCH_STAMP := $(VENV)/.bench-stamp
 
 $(BENCH_STAMP): pyproject.toml $(STAMP)

@@ -2,7 +2,8 @@
 
 It serves ``POST /open_api/v1.3/event/track/`` on a real HTTP server, validates requests as
 strictly as TikTok documents, records and deduplicates accepted events, and injects faults
-(5xx, throttling, latency, hangs, dropped connections, a revoked token, a QPS limit)
+(5xx, throttling, latency and latency spikes, hangs, dropped connections, answers cut off
+mid-way, canned answers of a proxy or gateway, a revoked token, a QPS limit)
 deterministically under a seed. It shares nothing with ``consumer/`` but the API contract.
 
     from tiktok_capi.emulator import Emulator, EmulatorConfig, FaultConfig

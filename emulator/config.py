@@ -15,6 +15,8 @@ from typing import Any
 
 __all__ = ["EmulatorConfig", "FaultConfig", "InvalidFaults", "faults_from_mapping"]
 
+_MAX_ANSWER_BODY = 64 * 1024
+
 
 class InvalidFaults(ValueError):
     """A fault specification (JSON or keyword arguments) names an unknown field or a bad value."""
@@ -27,7 +29,8 @@ class FaultConfig:
     Rates are probabilities in [0, 1] drawn from a random generator seeded with ``seed`` (or the
     emulator's seed), so a given sequence of requests meets the same faults on every run. When
     several faults fire for one request, the first in this order wins: drop, hang, revoked token,
-    QPS limit, throttle, 5xx. ``latency_ms`` is added before any answer.
+    QPS limit, throttle, 5xx, canned answer, cut answer. ``latency_ms`` (and a latency spike) is
+    added before any answer.
 
     Attributes:
         error_5xx_rate: share of requests answered by an HTTP 5xx with an HTML body, as a gateway
@@ -47,6 +50,23 @@ class FaultConfig:
             40105 (token revoked). ``None`` or a past time: not revoked.
         qps_limit: requests per second above which requests are throttled (token bucket of
             ``qps_limit`` requests, refilled continuously). ``None``: no limit.
+        spike_rate: share of requests delayed by ``spike_ms`` more than ``latency_ms`` (a latency
+            spike). The request is then processed as usual: when the client gave up meanwhile
+            (a timeout shorter than the spike), its events are recorded all the same, as a
+            server that was merely slow records them.
+        spike_ms: the extra delay of a latency spike.
+        answer_rate: share of requests answered with exactly ``answer_status``,
+            ``answer_body`` and ``answer_content_type``, before the token is checked and
+            without recording anything: what a proxy (407), a gateway (400 without a TikTok
+            body) or a TikTok answer the client does not know (a 40002 naming no event, an
+            unknown code) looks like.
+        answer_status: HTTP status of the canned answer.
+        answer_body: body of the canned answer (text, at most 64 KiB).
+        answer_content_type: ``Content-Type`` of the canned answer.
+        cut_rate: share of requests processed as usual (accepted events are recorded) whose
+            answer is cut off mid-way: the status line, the headers and half of the body are
+            sent, then the connection is closed (a server or load balancer dying mid-response).
+            The client does not know whether its events arrived.
         seed: seed of the fault generator; ``None`` uses ``EmulatorConfig.seed``.
     """
 
@@ -60,19 +80,29 @@ class FaultConfig:
     drop_rate: float = 0.0
     token_revoked_until: float | None = None
     qps_limit: float | None = None
+    spike_rate: float = 0.0
+    spike_ms: float = 0.0
+    answer_rate: float = 0.0
+    answer_status: int = 200
+    answer_body: str = ""
+    answer_content_type: str = "application/json"
+    cut_rate: float = 0.0
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("error_5xx_rate", "throttle_rate", "hang_rate", "drop_rate"):
+        rates = ("error_5xx_rate", "throttle_rate", "hang_rate", "drop_rate", "spike_rate")
+        for name in (*rates, "answer_rate", "cut_rate"):
             rate = getattr(self, name)
             if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 <= rate <= 1:
                 raise InvalidFaults(f"{name} must be a number between 0 and 1, got {rate!r}")
-        for name in ("latency_ms", "hang_s"):
+        for name in ("latency_ms", "hang_s", "spike_ms"):
             value = getattr(self, name)
             if not _is_number(value) or value < 0:
                 raise InvalidFaults(f"{name} must be a number >= 0, got {value!r}")
         if self.hang_s > 300:
             raise InvalidFaults("hang_s must be at most 300 so that hanging threads end")
+        if self.spike_ms > 300_000:
+            raise InvalidFaults("spike_ms must be at most 300000 so that slow threads end")
         if self.qps_limit is not None and (not _is_number(self.qps_limit) or self.qps_limit <= 0):
             raise InvalidFaults(f"qps_limit must be a number > 0, got {self.qps_limit!r}")
         if self.token_revoked_until is not None and not _is_number(self.token_revoked_until):
@@ -81,6 +111,15 @@ class FaultConfig:
             raise InvalidFaults("throttle_http_status must be 200, 429 or 503")
         if not isinstance(self.retry_after_s, int) or self.retry_after_s < 0:
             raise InvalidFaults("retry_after_s must be an integer >= 0")
+        if not _is_int(self.answer_status) or not 100 <= self.answer_status <= 599:
+            raise InvalidFaults(f"answer_status must be an HTTP status, got {self.answer_status!r}")
+        if not isinstance(self.answer_body, str) or len(self.answer_body) > _MAX_ANSWER_BODY:
+            raise InvalidFaults("answer_body must be text of at most 64 KiB")
+        if (
+            not isinstance(self.answer_content_type, str)
+            or not self.answer_content_type.isprintable()
+        ):
+            raise InvalidFaults("answer_content_type must be a printable string")
         if self.seed is not None and not _is_int(self.seed):
             raise InvalidFaults("seed must be an integer")
 

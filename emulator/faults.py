@@ -1,25 +1,30 @@
 """Deciding, per request, which fault (if any) the emulator injects.
 
-Decisions are drawn from one seeded generator under a lock, the same number of draws for every
+Decisions are drawn from seeded generators under a lock, the same number of draws for every
 request, so the n-th request meets the same fault on every run whatever the rates of the other
-faults. Time comes from injected clocks (wall time for the token-revocation window, a monotonic
+faults. The faults added later (latency spike, canned answer, cut answer) draw from a second
+generator, so that the first one's sequence — what a given seed did before they existed — is
+unchanged. Time comes from injected clocks (wall time for the token-revocation window, a monotonic
 clock for the QPS bucket) so tests need no sleeps.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from tiktok_capi.emulator.config import FaultConfig
 
 __all__ = ["FaultDecision", "FaultInjector", "FaultKind"]
 
-FaultKind = Literal["drop", "hang", "revoked", "qps_limit", "throttle", "error_5xx"]
+FaultKind = Literal[
+    "drop", "hang", "revoked", "qps_limit", "throttle", "error_5xx", "answer", "cut"
+]
 
 _5XX_STATUSES = (500, 502, 503, 504)
 
@@ -28,8 +33,9 @@ _5XX_STATUSES = (500, 502, 503, 504)
 class FaultDecision:
     """What to do to one request: ``kind`` None means answer normally (after ``latency_s``).
 
-    ``status`` is the HTTP status of a throttling or 5xx answer; ``hang_s`` and
-    ``retry_after_s`` are copied from the faults in force when the decision was drawn.
+    ``status`` is the HTTP status of a throttling, 5xx or canned answer; ``hang_s``,
+    ``retry_after_s`` and the canned ``body``/``content_type`` are copied from the faults in
+    force when the decision was drawn. ``spiked`` says ``latency_s`` includes a latency spike.
     """
 
     kind: FaultKind | None
@@ -37,6 +43,22 @@ class FaultDecision:
     status: int = 0
     hang_s: float = 0.0
     retry_after_s: int = 0
+    spiked: bool = False
+    body: str = ""
+    content_type: str = ""
+
+
+class _Draws(NamedTuple):
+    """The random values one request draws (``which`` picks the 5xx status)."""
+
+    drop: float
+    hang: float
+    throttle: float
+    error: float
+    which: float
+    spike: float
+    answer: float
+    cut: float
 
 
 class FaultInjector:
@@ -63,6 +85,7 @@ class FaultInjector:
         self._monotonic = monotonic
         self._faults = faults
         self._random = random.Random()
+        self._later = random.Random()  # draws of the faults added later (module docstring)
         self._tokens = 0.0
         self._refilled_at = 0.0
         self.configure(faults)
@@ -78,6 +101,7 @@ class FaultInjector:
             self._faults = faults
             seed = self._default_seed if faults.seed is None else faults.seed
             self._random.seed(seed)
+            self._later.seed(f"later-faults:{seed}")
             self._tokens = _bucket_size(faults.qps_limit)
             self._refilled_at = self._monotonic()
 
@@ -85,13 +109,24 @@ class FaultInjector:
         """Draw the fault for the next request (call once per request of the track endpoint)."""
         with self._lock:
             faults = self._faults
-            draw = self._random.random
-            drop, hang, throttle, error, which = draw(), draw(), draw(), draw(), draw()
+            draw, later = self._random.random, self._later.random
+            draws = _Draws(draw(), draw(), draw(), draw(), draw(), later(), later(), later())
             over_limit = self._over_qps_limit(faults.qps_limit)
         latency = faults.latency_ms / 1000.0
-        if drop < faults.drop_rate:
+        spiked = draws.spike < faults.spike_rate
+        if spiked:
+            latency += faults.spike_ms / 1000.0
+        return dataclasses.replace(
+            self._decision(faults, draws, over_limit, latency), spiked=spiked
+        )
+
+    def _decision(
+        self, faults: FaultConfig, draws: _Draws, over_limit: bool, latency: float
+    ) -> FaultDecision:
+        """The fault of one request, the first that fires in the documented order."""
+        if draws.drop < faults.drop_rate:
             return FaultDecision("drop", latency)
-        if hang < faults.hang_rate:
+        if draws.hang < faults.hang_rate:
             return FaultDecision("hang", latency, hang_s=faults.hang_s)
         revoked_until = faults.token_revoked_until
         if revoked_until is not None and self._wall_clock() < revoked_until:
@@ -103,13 +138,23 @@ class FaultInjector:
                 faults.throttle_http_status,
                 retry_after_s=faults.retry_after_s,
             )
-        if throttle < faults.throttle_rate:
+        if draws.throttle < faults.throttle_rate:
             return FaultDecision(
                 "throttle", latency, faults.throttle_http_status, retry_after_s=faults.retry_after_s
             )
-        if error < faults.error_5xx_rate:
-            status = _5XX_STATUSES[int(which * len(_5XX_STATUSES))]
+        if draws.error < faults.error_5xx_rate:
+            status = _5XX_STATUSES[int(draws.which * len(_5XX_STATUSES))]
             return FaultDecision("error_5xx", latency, status)
+        if draws.answer < faults.answer_rate:
+            return FaultDecision(
+                "answer",
+                latency,
+                faults.answer_status,
+                body=faults.answer_body,
+                content_type=faults.answer_content_type,
+            )
+        if draws.cut < faults.cut_rate:
+            return FaultDecision("cut", latency)
         return FaultDecision(None, latency)
 
     def _over_qps_limit(self, limit: float | None) -> bool:

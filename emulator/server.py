@@ -9,6 +9,7 @@ ones idling on a keep-alive connection.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gzip
 import logging
 import socket
@@ -28,12 +29,18 @@ _IDLE_TIMEOUT_S = 120.0
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """One answer. ``status`` 0 means: close the connection without answering."""
+    """One answer. ``status`` 0 means: close the connection without answering; ``truncated``:
+    send the head and half of the body, then close the connection (an answer cut off)."""
 
     status: int
     body: bytes = b""
     content_type: str = "application/json"
     headers: tuple[tuple[str, str], ...] = ()
+    truncated: bool = False
+
+    def cut(self) -> Reply:
+        """This answer, cut off mid-way."""
+        return dataclasses.replace(self, truncated=True)
 
 
 DROP = Reply(0)
@@ -168,7 +175,11 @@ class _Handler(BaseHTTPRequestHandler):
         lines.append("\r\n")
         # Head and body in one write: two small writes meet Nagle's algorithm and the client's
         # delayed ACK, a 40 ms stall per answer.
-        self.wfile.write("\r\n".join(lines).encode("latin-1") + reply.body)
+        body = reply.body
+        if reply.truncated:
+            body = body[: len(body) // 2]
+            self.close_connection = True  # the rest never comes: Content-Length is not met
+        self.wfile.write("\r\n".join(lines).encode("latin-1") + body)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)

@@ -3,7 +3,9 @@ then recording — in TikTok's answer shape.
 
 Business answers are ``{"code", "message", "request_id", "data"}`` with HTTP 200 (TikTok answers
 business errors with 200 too); throttling answers carry ``Retry-After`` (HTTP 429 by default);
-injected 5xx carry an HTML page, as a gateway's do.
+injected 5xx carry an HTML page, as a gateway's do; canned answers are sent exactly as given. A
+request whose answer is to be cut is processed (and its events recorded) like any other: only the
+answer is cut off mid-way.
 """
 
 from __future__ import annotations
@@ -71,11 +73,16 @@ class TrackEndpoint:
         store = self._store
         store.count_request()
         decision = self._injector.decide()
+        if decision.spiked:
+            store.count_fault("spike")
         if decision.latency_s > 0:
             store.count_fault("latency")
             if self._stopping.wait(decision.latency_s):
                 return DROP
         kind = decision.kind
+        if kind == "cut":
+            store.count_fault(kind)
+            return self._accept(token, body).cut()
         if kind is not None:
             store.count_fault(kind)
             if kind == "drop":
@@ -90,7 +97,14 @@ class TrackEndpoint:
                 return self._business(
                     contract.THROTTLED, status=decision.status, headers=retry_after
                 )
+            if kind == "answer":
+                return Reply(decision.status, decision.body.encode(), decision.content_type)
             return _gateway_error(decision.status)
+        return self._accept(token, body)
+
+    def _accept(self, token: str | None, body: bytes) -> Reply:
+        """Check the token and the body; record and answer code 0, or the business error."""
+        store = self._store
         if not token:
             return self._business(contract.TOKEN_EMPTY)
         if token != self._token:

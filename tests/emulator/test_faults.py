@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.emulator.payloads import post, track_request, web_event
+from tests.fixtures.waiting import wait_for
 from tiktok_capi.emulator.config import FaultConfig, InvalidFaults
 from tiktok_capi.emulator.service import Emulator
 
@@ -113,9 +114,9 @@ def test_stop_ends_hanging_requests_promptly(
 
     caller = threading.Thread(target=call)
     caller.start()
-    deadline = time.monotonic() + 5
-    while emu.stats()["faults"].get("hang", 0) < 1 and time.monotonic() < deadline:
-        time.sleep(0.005)
+    wait_for(
+        lambda: emu.stats()["faults"].get("hang", 0) >= 1, timeout=5, interval=0.005, what="a hang"
+    )
     emu.stop()
     caller.join(10)
     assert not caller.is_alive() and len(errors) == 1
@@ -231,3 +232,105 @@ def test_set_faults_takes_a_config_or_fields_not_both(emulator: Emulator) -> Non
         emulator.set_faults(FaultConfig(), drop_rate=1.0)
     with pytest.raises(InvalidFaults):
         emulator.set_faults(unknown=1)
+
+
+def test_a_latency_spike_past_the_client_timeout_still_records_the_events(
+    emulator: Emulator, client: httpx.Client
+) -> None:
+    emulator.set_faults(spike_rate=1.0, spike_ms=300)
+    with pytest.raises(httpx.ReadTimeout):
+        post(client, emulator, _ok_request(), timeout=0.05)
+    # The server was only slow: it processes the request after the client gave up.
+    wait_for(
+        lambda: emulator.stats()["accepted_events"] == 1,
+        timeout=5,
+        what="the slow request to be recorded",
+    )
+    assert emulator.stats()["faults"] == {"latency": 1, "spike": 1}
+
+
+def test_spikes_hit_only_their_share_of_requests(emulator: Emulator, client: httpx.Client) -> None:
+    emulator.set_faults(spike_rate=0.5, spike_ms=1, seed=3)
+    for _ in range(40):
+        assert post(client, emulator, _ok_request()).json()["code"] == 0
+    assert 5 < emulator.stats()["faults"]["spike"] < 35
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "content_type"),
+    [
+        (407, "<html>Proxy Authentication Required</html>", "text/html"),
+        (400, "Bad Request", "text/plain"),
+        (200, '{"code": 40002, "message": "Invalid parameters", "data": {}}', "application/json"),
+        (200, '{"code": 41234, "message": "Something new", "data": {}}', "application/json"),
+    ],
+)
+def test_a_canned_answer_is_sent_as_given_and_records_nothing(
+    emulator: Emulator, client: httpx.Client, status: int, body: str, content_type: str
+) -> None:
+    emulator.set_faults(answer_rate=1.0, answer_status=status, answer_body=body,
+                        answer_content_type=content_type)  # fmt: skip
+    response = post(client, emulator, _ok_request())
+    assert response.status_code == status
+    assert response.text == body and response.headers["content-type"] == content_type
+    stats = emulator.stats()
+    assert stats["faults"] == {"answer": 1} and stats["accepted_events"] == 0
+
+
+def test_a_canned_answer_comes_before_the_token_check(
+    emulator: Emulator, client: httpx.Client
+) -> None:
+    emulator.set_faults(answer_rate=1.0, answer_status=407, answer_body="proxy")
+    response = client.post(emulator.track_url, json=_ok_request(), headers={"Access-Token": "x"})
+    assert response.status_code == 407  # a proxy answers before TikTok sees the token
+
+
+def test_a_cut_answer_records_the_events_but_never_completes(
+    emulator: Emulator, client: httpx.Client
+) -> None:
+    emulator.set_faults(cut_rate=1.0)
+    with pytest.raises(httpx.RemoteProtocolError):
+        post(client, emulator, _ok_request())
+    stats = emulator.stats()
+    assert stats["faults"] == {"cut": 1}
+    assert stats["accepted_events"] == 1  # TikTok has them; the client cannot know
+    emulator.set_faults()
+    assert post(client, emulator, _ok_request()).json()["code"] == 0  # a new connection works
+    assert emulator.stats()["duplicates"] == 1  # the re-sent event is deduplicated
+
+
+def test_a_cut_of_a_rejected_request_records_nothing(
+    emulator: Emulator, client: httpx.Client
+) -> None:
+    emulator.set_faults(cut_rate=1.0)
+    with pytest.raises(httpx.RemoteProtocolError):
+        post(client, emulator, track_request([web_event(event_time="soon")]))
+    assert emulator.stats()["accepted_events"] == 0
+
+
+def test_the_later_faults_do_not_shift_the_older_faults_sequence(
+    emulator: Emulator, client: httpx.Client
+) -> None:
+    emulator.set_faults(error_5xx_rate=0.3, throttle_rate=0.3, seed=42)
+    before = _pattern(emulator, client, 30)
+    emulator.set_faults(error_5xx_rate=0.3, throttle_rate=0.3, spike_rate=0.5, spike_ms=1,
+                        seed=42)  # fmt: skip
+    assert _pattern(emulator, client, 30) == before
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"answer_status": 99},
+        {"answer_status": "407"},
+        {"answer_body": 5},
+        {"answer_body": "x" * 70_000},
+        {"answer_content_type": "text/html\r\nX: y"},
+        {"cut_rate": 1.5},
+        {"spike_rate": -0.1},
+        {"spike_ms": 400_000},
+    ],
+)
+def test_bad_new_fault_fields_are_refused(spec: dict[str, Any]) -> None:
+    with pytest.raises(InvalidFaults):
+        FaultConfig(**spec)
