@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,23 +17,13 @@ from typing import Any
 
 import orjson
 
+from tests.fixtures.processes import QUICK_RUN
+from tests.fixtures.waiting import wait_for
 from tiktok_capi.consumer.app import Connector
 from tiktok_capi.consumer.config.settings import Settings, load_settings
 from tiktok_capi.consumer.decode.codec import encode_event
 from tiktok_capi.consumer.demo.storefront import generate
 from tiktok_capi.mapping import Mapped, MappingSettings, map_event
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, poll: float = 0.05) -> Any:
-    """Poll ``condition`` until it is truthy; fail naming ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(poll)
 
 
 @dataclass
@@ -87,25 +77,15 @@ def settings_env(
 ) -> dict[str, str]:
     """Environment of a connector for ``topic``/``group`` against the broker and emulator."""
     env = {
+        **QUICK_RUN,
+        "COMMIT_INTERVAL": "1s",
         "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
         "KAFKA_GROUP_ID": group,
-        "KAFKA_SESSION_TIMEOUT_MS": "6000",
-        "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
         "SOURCE_TOPIC": topic,
         "RETRY_DELAYS": "1s,2s",
         "TIKTOK_ACCESS_TOKEN": emulator.token,
         "TIKTOK_PIXEL_CODE": emulator.pixel_code,
         "TIKTOK_API_URL": emulator.base_url,
-        "BATCH_LINGER": "20ms",
-        "COMMIT_INTERVAL": "1s",
-        "SEND_RETRY_BACKOFF": "10ms",
-        "SEND_RETRY_MAX_BACKOFF": "200ms",
-        "AUTH_PROBE_INTERVAL": "200ms",
-        "SHUTDOWN_GRACE": "5s",
-        "HEALTH_HOST": "127.0.0.1",
-        "HEALTH_PORT": "0",
-        "LOG_LEVEL": "info",
-        "LOG_FORMAT": "json",
     }
     env.update(extra)
     return env
@@ -234,7 +214,7 @@ class RunProcess:
                 raise AssertionError(f"exited without {text!r}: {''.join(self.lines)[-3000:]}")
             return None
 
-        line: str = wait_for(found, timeout, f"a line with {text!r}")
+        line: str = wait_for(found, timeout=timeout, what=f"a line with {text!r}")
         return line
 
     def health_port(self, timeout: float = 30) -> int:

@@ -21,9 +21,9 @@ from tests.consumer.core_support import (
     running,
     sample_events,
     settings_env,
-    wait_for,
 )
 from tests.fixtures.registry import FakeSchemaRegistry
+from tests.fixtures.waiting import wait_for
 from tiktok_capi.consumer.decode.codec import frame
 from tiktok_capi.consumer.demo import thirdparty
 from tiktok_capi.consumer.failures.tiers import HEADER_ERROR_MESSAGE, HEADER_REASON
@@ -185,7 +185,9 @@ def test_registry_down_then_up_loses_nothing(
     )
     with running(make_settings(env)) as connector:
         # Backed off at least twice while it is down (1 s, then 2 s), nothing sent meanwhile.
-        wait_for(lambda: schema_registry.lookups(schema_id) >= 4, 30, "registry retried")
+        wait_for(
+            lambda: schema_registry.lookups(schema_id) >= 4, timeout=30, what="registry retried"
+        )
         assert emulator.events() == []
         schema_registry.fail_status = None
         _drain(broker, group, topic, _ends(positions))

@@ -10,7 +10,6 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -26,8 +25,9 @@ from tests.consumer.core_support import (
     sample_events,
     settings_env,
     start_process,
-    wait_for,
 )
+from tests.fixtures.processes import alive, children
+from tests.fixtures.waiting import wait_for
 from tiktok_capi.consumer.delivery.base import BatchOutcome, ErrorInfo
 from tiktok_capi.consumer.delivery.sender import HttpSender
 from tiktok_capi.consumer.failures.tiers import (
@@ -139,8 +139,8 @@ def test_revoked_token_pauses_and_resumes_without_dead_letters(broker: Any, emul
     with running(make_settings(env), health=health) as connector:
         wait_for(
             lambda: health.snapshot().destination is DestinationState.PAUSED_AUTH,
-            30,
-            "the destination to pause",
+            timeout=30,
+            what="the destination to pause",
         )
         ready, reason = health.ready()
         assert not ready and "paused_auth" in reason
@@ -193,7 +193,9 @@ def test_a_failure_of_particular_events_goes_through_a_retry_tier(
         with running(settings, sender=sender) as connector:
             _lag_zero(broker, group, topic, stream.ends, timeout=60)
             wait_for(
-                lambda: delivered_ids(emulator) == set(stream.expected), 30, "the retried events"
+                lambda: delivered_ids(emulator) == set(stream.expected),
+                timeout=30,
+                what="the retried events",
             )
             tier1 = settings.kafka.retry_topic + ".1"
             retried = broker.read_all(tier1, 1, timeout=10)
@@ -218,12 +220,16 @@ def test_a_total_outage_holds_everything_and_dead_letters_nothing(
     health = HealthState()
     env = settings_env(broker, emulator, topic, group, BATCH_SIZE="50", SEND_RETRY_ATTEMPTS="2")
     with running(make_settings(env), health=health) as connector:
-        wait_for(lambda: health.snapshot().destination is DestinationState.DOWN, 30, "the breaker")
+        wait_for(
+            lambda: health.snapshot().destination is DestinationState.DOWN,
+            timeout=30,
+            what="the breaker",
+        )
         ready, reason = health.ready()
         assert not ready and reason.startswith("destination down: ")
         # Longer than both tier delays together: before the fix, records reached the DLQ by now.
         outage_until = time.monotonic() + 4
-        wait_for(lambda: time.monotonic() > outage_until, 10, "the outage to last")
+        wait_for(lambda: time.monotonic() > outage_until, timeout=10, what="the outage to last")
         assert health.snapshot().destination is DestinationState.DOWN
         stats = connector.connector.stats()
         assert stats.retried_total == 0 and stats.dead_lettered_total == 0
@@ -250,17 +256,23 @@ def test_two_members_split_partitions_and_one_takes_over(broker: Any, emulator: 
                 both = bool(mine_a) and bool(mine_b)
                 return both and not (mine_a & mine_b) and (mine_a | mine_b) == set(range(4))
 
-            wait_for(split, 40, "the two members to split the source partitions")
+            wait_for(split, timeout=40, what="the two members to split the source partitions")
             _lag_zero(broker, group, topic, first.ends, timeout=60)
         # b left the group: a takes every partition over
         wait_for(
             lambda: {p for t, p in a.connector.stats().assigned if t == topic} == set(range(4)),
-            40,
-            "the remaining member to own every partition",
+            timeout=40,
+            what="the remaining member to own every partition",
         )
         second = produce_events(broker, topic, sample_events(800, seed=19, prefix="g2"))
         _lag_zero(broker, group, topic, second.ends, timeout=60)
     assert delivered_ids(emulator) == set(first.expected) | set(second.expected)
+
+
+def _wait_deliveries(emulator: Any, count: int) -> None:
+    """Wait until the emulator has accepted ``count`` events (the connector is mid-stream)."""
+    what = f"{count} deliveries"
+    wait_for(lambda: emulator.stats()["accepted_events"] >= count, timeout=60, what=what)
 
 
 def test_sigkill_mid_stream_then_restart_loses_nothing(
@@ -273,15 +285,17 @@ def test_sigkill_mid_stream_then_restart_loses_nothing(
     env = settings_env(broker, emulator, topic, group, BATCH_SIZE="100", MAX_IN_FLIGHT_REQUESTS="2")
     process = start_process(env, tmp_path / "first.log")
     try:
-        wait_for(lambda: emulator.stats()["accepted_events"] >= 400, 60, "deliveries to start")
-        workers = _children(process.pid)
+        _wait_deliveries(emulator, 400)
+        workers = children(process.pid)
         assert workers, "expected decode worker processes (DECODE_WORKERS defaults to 2)"
     finally:
         process.send_signal(signal.SIGKILL)
         finish(process)
     assert len(delivered_ids(emulator)) < len(stream.expected), "killed too late to prove much"
     # its decode workers must not outlive it
-    wait_for(lambda: not any(_alive(pid) for pid in workers), 30, "orphaned workers to exit")
+    wait_for(
+        lambda: not any(alive(pid) for pid in workers), timeout=30, what="orphaned workers to exit"
+    )
     emulator.set_faults()
     process = start_process(env, tmp_path / "second.log")
     try:
@@ -306,7 +320,7 @@ def test_sigterm_shuts_down_cleanly_within_the_grace_period(
     env = settings_env(broker, emulator, topic, group, BATCH_SIZE="100", SHUTDOWN_GRACE="5s")
     process = start_process(env, tmp_path / "run.log")
     try:
-        wait_for(lambda: emulator.stats()["accepted_events"] >= 300, 60, "deliveries to start")
+        _wait_deliveries(emulator, 300)
         process.send_signal(signal.SIGTERM)
         status = finish(process, timeout=20)
     finally:
@@ -345,34 +359,13 @@ def test_backpressure_pauses_and_resumes_without_losing_records(
         MAX_IN_FLIGHT_EVENTS="150",
     )
     with running(make_settings(env)) as connector:
-        wait_for(lambda: connector.connector.stats().in_flight > 0, 30, "records to be in flight")
+        wait_for(
+            lambda: connector.connector.stats().in_flight > 0,
+            timeout=30,
+            what="records to be in flight",
+        )
         _lag_zero(broker, group, topic, stream.ends, timeout=60)
         peak = connector.connector.stats()
     assert delivered_ids(emulator) == set(stream.expected)
     assert peak.in_flight == 0
     assert any("backpressure" in r.getMessage() for r in caplog.records), "never paused"
-
-
-def _children(pid: int) -> list[int]:
-    """Process ids whose parent is ``pid`` (Linux /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # the command name is in parentheses and may contain spaces; ppid follows the state
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[1]) == pid:
-            found.append(int(entry.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return state[state.rindex(")") + 2] != "Z"

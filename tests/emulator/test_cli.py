@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -16,6 +15,7 @@ import orjson
 import pytest
 
 from tests.emulator.payloads import track_request, web_event
+from tests.fixtures.waiting import wait_for
 from tiktok_capi.consumer.cli import main
 from tiktok_capi.emulator.cli import serve
 from tiktok_capi.emulator.config import EmulatorConfig
@@ -80,9 +80,7 @@ def test_serve_prints_the_url_first_and_stops_when_asked() -> None:
         target=lambda: status.append(serve(EmulatorConfig(), out=out, err=err, stop=stop))
     )
     runner.start()
-    deadline = time.monotonic() + 10
-    while not out.getvalue() and time.monotonic() < deadline:
-        time.sleep(0.005)
+    wait_for(out.getvalue, timeout=10, interval=0.005, what="the emulator's URL")
     url = out.getvalue().splitlines()[0]
     assert httpx.get(url + "/_emulator/health", timeout=5).json() == {"status": "ok"}
     stop.set()

@@ -6,12 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from typing import Any
 
 import pytest
 
 from tests.consumer.core_support import RunProcess
+from tests.fixtures.waiting import wait_for
 from tiktok_capi.consumer.cli import main
 
 # What a connector needs besides Kafka to start: a token, a pixel, a free loopback health port.
@@ -105,12 +105,8 @@ def test_missing_event_map_is_a_configuration_error_before_the_health_port(tmp_p
     result = _run(
         {
             "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
-            "TIKTOK_ACCESS_TOKEN": "tok",
-            "TIKTOK_PIXEL_CODE": "P",
             "EVENT_MAP_FILE": str(missing),
-            "HEALTH_PORT": "0",
-            "HEALTH_HOST": "127.0.0.1",
-            "LOG_FORMAT": "json",
+            **STARTABLE,
         }
     )
     assert result.returncode == 2
@@ -123,9 +119,8 @@ def test_an_unknown_phone_region_is_a_configuration_error_not_a_traceback() -> N
     result = _run(
         {
             "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
-            "TIKTOK_ACCESS_TOKEN": "tok",
-            "TIKTOK_PIXEL_CODE": "P",
             "PHONE_DEFAULT_REGION": "ZZ",
+            **STARTABLE,
         }
     )
     assert result.returncode == 2
@@ -219,11 +214,11 @@ def test_a_dead_broker_does_not_flood_the_log() -> None:
     running.wait_for_line("consuming", timeout=30)  # the poll loop runs, broker still down
     started = len(running.lines)
     running.wait_for_line("more like it", timeout=30)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # two summaries of the poll loop's own period
-        if sum("more like it" in line for line in running.lines[started:]) >= 2:
-            break
-        time.sleep(0.05)
+    wait_for(  # two summaries of the poll loop's own period
+        lambda: sum("more like it" in line for line in running.lines[started:]) >= 2,
+        timeout=30,
+        what="two repeat summaries",
+    )
     running.process.send_signal(signal.SIGTERM)
     assert running.finish(timeout=30) == 0
     entries = [json.loads(line) for line in running.lines if line.startswith("{")]

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.processes import alive
+from tests.fixtures.waiting import wait_for
 from tiktok_capi.consumer.config.settings import Settings, load_settings
 from tiktok_capi.consumer.decode.codec import BundledDecoder, encode_event
 from tiktok_capi.consumer.decode.pool import PoolDecoding
@@ -34,22 +36,6 @@ _ENV = {
 
 def _settings() -> Settings:
     return load_settings(_ENV)
-
-
-def _gone(pid: int) -> bool:
-    """The process ended (a zombie left for a non-reaping init counts as ended)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
-
-
-def _wait(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def _dead_pid() -> int:
@@ -99,10 +85,14 @@ def test_workers_exit_when_the_connector_is_killed(tmp_path: Path) -> None:
     try:
         assert process.stdout is not None
         workers = [int(pid) for pid in process.stdout.readline().split()]
-        assert len(workers) == 2 and not any(_gone(pid) for pid in workers)
+        assert len(workers) == 2 and all(alive(pid) for pid in workers)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
-        _wait(lambda: all(_gone(pid) for pid in workers), 15, "the orphaned workers to exit")
+        wait_for(
+            lambda: not any(alive(pid) for pid in workers),
+            timeout=15,
+            what="the orphaned workers to exit",
+        )
     finally:
         if process.poll() is None:
             process.kill()
@@ -151,7 +141,7 @@ def test_a_killed_worker_is_replaced_and_the_next_submit_works(workers: int) -> 
         assert executor is not None
         for pid in list(executor._processes):  # an OOM kill
             os.kill(pid, signal.SIGKILL)
-        _wait(lambda: executor._broken, 20, "the pool to notice the dead worker")
+        wait_for(lambda: executor._broken, timeout=20, what="the pool to notice the dead worker")
         # Before the fix this submit raised BrokenProcessPool out of the poll loop.
         assert [r[0] for r in _decode(pool, _chunk(4))] == [MAPPED] * 4
         assert pool.restarts == 1

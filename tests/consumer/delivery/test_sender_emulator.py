@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.fixtures.waiting import wait_for
 from tiktok_capi.consumer.config.settings import SecretStr, TikTokSettings
 from tiktok_capi.consumer.delivery.base import BatchOutcome
 from tiktok_capi.consumer.delivery.sender import HttpSender
@@ -132,9 +133,9 @@ def test_close_ends_a_request_in_flight(emulator: Any, make_sender: Any) -> None
     outcomes: list[BatchOutcome] = []
     thread = threading.Thread(target=lambda: outcomes.append(sender.deliver([web_event(1)])))
     thread.start()
-    deadline = time.monotonic() + 10.0
-    while emulator.stats()["requests"] < 1 and time.monotonic() < deadline:
-        time.sleep(0.005)  # polling a condition, not waiting a fixed time
+    wait_for(
+        lambda: emulator.stats()["requests"] >= 1, timeout=10, interval=0.005, what="a request"
+    )
     sender.close()
     thread.join(10.0)
     assert not thread.is_alive()

@@ -18,8 +18,8 @@ from tests.consumer.core_support import (
     running,
     sample_events,
     settings_env,
-    wait_for,
 )
+from tests.fixtures.waiting import wait_for
 from tiktok_capi.consumer.config.settings import ConfigError, TikTokSettings, load_settings
 from tiktok_capi.consumer.config.values import SecretStr
 from tiktok_capi.consumer.delivery.sender import HttpSender
@@ -191,12 +191,16 @@ def test_rotating_the_mounted_secret_resumes_delivery_without_a_restart(
     with running(make_settings(env), health=health) as connector:
         wait_for(
             lambda: health.snapshot().destination is DestinationState.PAUSED_AUTH,
-            30,
-            "the destination to pause for auth",
+            timeout=30,
+            what="the destination to pause for auth",
         )
         assert emulator.stats()["accepted_events"] == 0
         volume.write(emulator.token)  # the rotation: no restart
-        wait_for(lambda: delivered_ids(emulator) == set(stream.expected), 60, "the deliveries")
+        wait_for(
+            lambda: delivered_ids(emulator) == set(stream.expected),
+            timeout=60,
+            what="the deliveries",
+        )
         assert health.snapshot().destination is DestinationState.RUNNING
         stats = connector.connector.stats()
     assert stats.dead_lettered_total == 0 and stats.retried_total == 0

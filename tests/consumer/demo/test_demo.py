@@ -3,6 +3,7 @@ end-to-end run on a small dataset in a subprocess (broker + emulator + connector
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -11,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -179,29 +181,42 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert totals["consumed"] == summary["consumed"]
 
 
-@pytest.mark.integration
-def test_demo_stops_what_it_started_on_sigterm(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def _demo_until(
+    prefix: str, args: list[str], cwd: Path
+) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
+    """`demo ARGS` in a child process, its output read up to a line starting with ``prefix``.
+
+    Yields the process and the lines read; a process still running afterwards is killed.
+    """
     process = subprocess.Popen(
-        [sys.executable, "-m", "tiktok_capi.consumer", "demo", "--output", str(tmp_path / "out")],
+        [sys.executable, "-m", "tiktok_capi.consumer", "demo", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        cwd=tmp_path,
+        cwd=cwd,
         env=_env(),
     )
     assert process.stdout is not None
-    seen = []
+    seen: list[str] = []
     try:
         for line in process.stdout:
             seen.append(line)
-            if line.startswith("Running the connector"):
+            if line.startswith(prefix):
                 break
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=60)
+        yield process, seen
     finally:
         if process.poll() is None:
             process.kill()
             process.communicate()
+
+
+@pytest.mark.integration
+def test_demo_stops_what_it_started_on_sigterm(tmp_path: Path) -> None:
+    args = ["--output", str(tmp_path / "out")]
+    with _demo_until("Running the connector", args, tmp_path) as (process, seen):
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, "".join(seen) + stderr[-2000:]
     assert "interrupted" in stderr
     broker = re.search(r"Broker on 127\.0\.0\.1:(\d+);", "".join(seen))
@@ -236,30 +251,12 @@ def test_live_mode_sends_in_test_mode(tmp_path: Path) -> None:
 @pytest.mark.integration
 def test_keep_serves_the_run_metrics_until_ctrl_c(tmp_path: Path) -> None:
     args = ["--events", "200", "--keep", "--output", str(tmp_path / "out")]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tiktok_capi.consumer", "demo", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,
-        env=_env(),
-    )
-    assert process.stdout is not None
-    seen = []
-    try:
-        for line in process.stdout:
-            seen.append(line)
-            if line.startswith("Keeping"):
-                break
+    with _demo_until("Keeping", args, tmp_path) as (process, seen):
         url = re.search(r"(http://127\.0\.0\.1:\d+/metrics)", "".join(seen))
         assert url is not None, "".join(seen)
         metrics = httpx.get(url.group(1), timeout=10).text
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
     assert process.returncode == 0, stderr[-2000:]
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     delivered = sum(

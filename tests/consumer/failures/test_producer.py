@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -11,6 +10,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from tests.fixtures.broker import BrokerHelper
+from tests.fixtures.waiting import wait_for
 from tiktok_capi.consumer.failures.producer import FailureProducer, WriteError
 from tiktok_capi.consumer.failures.tiers import (
     HEADER_ATTEMPT,
@@ -26,11 +26,14 @@ pytestmark = pytest.mark.integration
 T0 = 1_700_000_000.0
 
 
-def wait_for(condition: Any, producer: FailureProducer, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met before the deadline"
-        producer.poll(0.05)
+def settle(condition: Callable[[], object], producer: FailureProducer, timeout: float = 20) -> None:
+    """Serve ``producer``'s delivery reports until ``condition`` holds."""
+    wait_for(
+        lambda: producer.poll(0.05) >= 0 and condition(),
+        timeout=timeout,
+        interval=0,
+        what="delivery reports",
+    )
 
 
 @pytest.fixture
@@ -91,7 +94,7 @@ def test_dead_letter_with_null_key_and_value(
     route = tiers.dead_letter(record, "decode_error", FailureInfo.from_reason("decode_error"), T0)
     done: list[WriteError | None] = []
     producer.send(record, route, done.append)
-    wait_for(lambda: done, producer)
+    settle(lambda: done, producer)
     assert done == [None]
     [msg] = broker.read_all(tiers.dlq_topic, 1)
     assert msg.key() is None and msg.value() is None
@@ -139,9 +142,7 @@ def test_a_failed_write_can_be_sent_again_from_its_callback() -> None:
             out.send(record, route, done)  # what the poll loop does: try again
 
     out.send(record, route, done)
-    deadline = time.monotonic() + 5
-    while out.pending() and time.monotonic() < deadline:
-        out.poll(0)
+    wait_for(lambda: out.poll(0) >= 0 and not out.pending(), timeout=5, interval=0, what="writes")
     assert outcomes == ["KafkaError{_MSG_TIMED_OUT}"] * 2 + [None]
     assert fake.produced == ["r.1"] * 3
     out.close()
@@ -220,7 +221,7 @@ def test_failed_write_reports_an_error(broker: BrokerHelper) -> None:
         record = source(1)
         done: list[WriteError | None] = []
         out.send(record, tiers.route(record, FailureInfo("transient", "x"), T0), done.append)
-        wait_for(lambda: done, out)
+        settle(lambda: done, out)
         assert done[0] is not None and str(done[0]) != ""
         assert out.pending() == 0
     finally:

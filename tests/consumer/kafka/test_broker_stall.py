@@ -22,8 +22,8 @@ from tests.consumer.core_support import (
     running,
     sample_events,
     settings_env,
-    wait_for,
 )
+from tests.fixtures.waiting import wait_for
 from tiktok_capi.consumer.telemetry.health_state import HealthState
 
 pytestmark = pytest.mark.integration
@@ -44,10 +44,10 @@ def test_a_silent_broker_stall_turns_readiness_off_and_never_blocks_the_loop(
     env["KAFKA_SESSION_TIMEOUT_MS"] = "20000"
     pid = broker.embedded._process.pid
     with running(make_settings(env), health=health):
-        wait_for(lambda: len(delivered_ids(emulator)) >= 20, 60, "deliveries to start")
+        wait_for(lambda: len(delivered_ids(emulator)) >= 20, timeout=60, what="deliveries to start")
         os.kill(pid, signal.SIGSTOP)
         try:
-            wait_for(lambda: not health.ready()[0], 15, "readiness to turn off")
+            wait_for(lambda: not health.ready()[0], timeout=15, what="readiness to turn off")
             assert health.ready()[1].startswith("broker not answering")
             # The loop keeps polling and resolving: before the fix the interval commit of what
             # was delivered meanwhile held it, and liveness went stale.
@@ -58,14 +58,14 @@ def test_a_silent_broker_stall_turns_readiness_off_and_never_blocks_the_loop(
         finally:
             os.kill(pid, signal.SIGCONT)
         resumed = time.monotonic()
-        wait_for(lambda: health.ready()[0], 30, "readiness to come back")
+        wait_for(lambda: health.ready()[0], timeout=30, what="readiness to come back")
         more = produce_events(broker, topic, sample_events(20, seed=32, prefix="after"))
         # Measured here: delivered 0.6 s after the stall ended. A stall longer than
         # session.timeout.ms costs a group rejoin on top (12 s with Tansu's 6 s sessions).
         wait_for(
             lambda: set(more.expected) <= delivered_ids(emulator),
-            20,
-            "consumption to resume soon after the stall",
+            timeout=20,
+            what="consumption to resume soon after the stall",
         )
         assert time.monotonic() - resumed < 20
         committed = broker.wait_committed(group, topic, more.ends, timeout=60)

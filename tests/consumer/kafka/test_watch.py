@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 
+from tests.fixtures.waiting import wait_for
 from tiktok_capi.consumer.kafka.watch import BrokerWatch
 from tiktok_capi.consumer.telemetry.health_state import HealthState
 
@@ -49,9 +49,6 @@ def test_the_thread_asks_every_half_timeout_and_stops() -> None:
     watch = BrokerWatch({}, "cdp", health, 0.02, admin_factory=lambda conf: admin)
     watch.start()
     try:
-        deadline = time.monotonic() + 5
-        while health.ready()[0] and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert not health.ready()[0]
+        wait_for(lambda: not health.ready()[0], timeout=5, interval=0.01, what="not ready")
     finally:
         watch.stop()

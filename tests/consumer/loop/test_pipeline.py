@@ -16,6 +16,7 @@ import orjson
 import pytest
 
 from tests.fixtures.clock import JumpClock
+from tests.fixtures.waiting import wait_for
 from tiktok_capi.consumer.decode.codec import DecodeError, RegistryUnavailable
 from tiktok_capi.consumer.decode.pool import InlineDecoding
 from tiktok_capi.consumer.decode.transform import Transformer
@@ -288,10 +289,7 @@ class Harness:
         return self.status
 
     def wait(self, condition: Callable[[], bool], what: str, timeout: float = 10) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            assert time.monotonic() < deadline, f"timed out waiting for {what}"
-            time.sleep(0.005)
+        wait_for(condition, timeout=timeout, interval=0.005, what=what)
 
 
 def values(start: int, n: int) -> list[bytes | None]:

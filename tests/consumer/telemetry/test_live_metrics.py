@@ -18,8 +18,8 @@ from tests.consumer.core_support import (
     produce_events,
     sample_events,
     settings_env,
-    wait_for,
 )
+from tests.fixtures.waiting import wait_for
 from tiktok_capi.consumer.failures.tiers import HEADER_DUE_AT, HEADER_GROUP
 
 pytestmark = pytest.mark.integration
@@ -108,6 +108,8 @@ def test_every_metric_is_there_from_the_start_and_lag_is_per_partition(
         ok = all(got.get((name, frozenset(labels))) == n for (name, labels), n in wanted.items())
         return text if ok else None
 
-    text = wait_for(settled, 60, "assignment and lag per partition on /metrics", poll=0.2)
+    text = wait_for(
+        settled, timeout=60, what="assignment and lag per partition on /metrics", interval=0.2
+    )
     assert (value(text, "tiktok_capi_rebalances_total", kind="assigned") or 0) >= 1
     assert (value(text, "tiktok_capi_records_consumed_total", topic=topic) or 0) >= 30

@@ -13,8 +13,8 @@ from tests.consumer.core_support import (
     running,
     sample_events,
     settings_env,
-    wait_for,
 )
+from tests.fixtures.waiting import wait_for
 from tiktok_capi.consumer.telemetry.progress import ProgressReporter, log_totals, progress_line
 from tiktok_capi.consumer.telemetry.stats import ConnectorStats
 
@@ -62,7 +62,7 @@ def test_the_reporter_logs_at_info_every_interval(caplog: pytest.LogCaptureFixtu
     reporter = ProgressReporter(snapshot, 0.05, "cdp")
     reporter.start()
     try:
-        wait_for(lambda: len(caplog.records) >= 2, 10, "two progress lines")
+        wait_for(lambda: len(caplog.records) >= 2, timeout=10, what="two progress lines")
     finally:
         reporter.stop()
     first = caplog.records[0]
@@ -100,9 +100,13 @@ def test_a_running_connector_reports_progress_and_totals(
         return [r for r in caplog.records if r.getMessage().startswith("progress")]
 
     with running(make_settings(env)) as connector:
-        wait_for(lambda: connector.connector.stats().consumed >= 60, 60, "the stream consumed")
+        wait_for(
+            lambda: connector.connector.stats().consumed >= 60,
+            timeout=60,
+            what="the stream consumed",
+        )
         seen = len(lines())
-        wait_for(lambda: len(lines()) > seen, 10, "a progress line after the work")
+        wait_for(lambda: len(lines()) > seen, timeout=10, what="a progress line after the work")
     reported = sum(getattr(r, "consumed", 0) for r in lines())
     assert reported == 60
     totals = [r for r in caplog.records if r.getMessage().startswith("totals")]
