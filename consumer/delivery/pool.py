@@ -56,6 +56,11 @@ class DeliveryPool(Generic[K]):
         self.closed = False
 
     @property
+    def busy(self) -> bool:
+        """Whether any batch is running or waiting (O(1): the poll loop asks every iteration)."""
+        return bool(self.running or self.waiting)
+
+    @property
     def in_flight(self) -> list[K]:
         """Batches submitted whose outcome the caller has not taken yet (running or waiting)."""
         return [*self.running, *(key for key, _ in self.waiting)]

@@ -225,7 +225,7 @@ class Pipeline:
     # --- the loop ---------------------------------------------------------------------------------
     def _iteration(self) -> None:
         self._health.tick()
-        busy = bool(self._delivery.in_flight or self._decoding_chunks) or self._router.pending()
+        busy = self._delivery.busy or bool(self._decoding_chunks) or self._router.pending()
         timeout = _BUSY_TIMEOUT_S if busy else _IDLE_TIMEOUT_S
         if self._batcher.pending:
             timeout = min(timeout, self._config.batch_linger_s)
@@ -422,15 +422,13 @@ class Pipeline:
                 batch = self._batcher.flush()
                 if batch is not None:
                     self._send(batch)
-                if not (
-                    self._delivery.in_flight or self._decoding_chunks or self._router.pending()
-                ):
+                if not (self._delivery.busy or self._decoding_chunks or self._router.pending()):
                     break
                 self._health.tick()
                 source.consume(_CONSUME_BATCH, 0.0)  # serve callbacks; messages are dropped
                 self._drain(wait_s=0.05)
                 self._router.poll()
-            if self._delivery.in_flight:
+            if self._delivery.busy:
                 log.warning(
                     "grace period over with %d request(s) in flight; their records are not "
                     "committed and will be delivered again",
