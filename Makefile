@@ -50,9 +50,13 @@ fmt: $(STAMP) ## Format and auto-fix with ruff
 typecheck: $(STAMP) ## mypy --strict on mapping/ and consumer/
 	$(PY) -m tools.typecheck
 
+# Most integration tests wait on the broker's group join and on the faults they hold, not on the
+# CPU: three pytest workers (each with its own broker) keep 2 cores busy. PYTEST_WORKERS=0: serial.
+PYTEST_WORKERS ?= 3
+
 .PHONY: pytest
-pytest: $(STAMP) ## pytest (unit + integration against a real broker and the emulator)
-	$(PY) -m pytest -q
+pytest: $(STAMP) ## pytest (unit + integration against a real broker and the emulator), PYTEST_WORKERS=3 in parallel
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS)
 
 .PHONY: soak
 soak: $(STAMP) ## The fault matrix at the issue's durations (60 s outage, 20 s broker cuts, more kills), outside make test
