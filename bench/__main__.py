@@ -32,7 +32,7 @@ QUICK = {
     "backlogs": (3000,),  # the end-to-end topic: its drain is reused
     "large_records": 4,
     "large_bytes": 200_000,
-    "scaling_workers": (2,),  # one consumer with the default workers is reused
+    "scaling_workers": (0,),  # one consumer with the default workers is reused
     "batch_sizes": (1, 1000),
     "in_flight": (4,),  # both cells are runs of the batching scenario
     "memory_cap_mib": 2048.0,

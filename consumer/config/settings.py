@@ -460,10 +460,13 @@ class ProcessSettings:
     decode_workers: int = option(
         "DECODE_WORKERS",
         int_range(0, 16),
-        "Processes that decode and map records off the poll loop (Avro decoding and mapping "
-        "are the bulk of the work: docs/performance.md); 0 decodes in the poll loop "
-        "itself. 2 keeps a 2-CPU pod busy.",
-        "2",
+        "Processes that decode and map records off the poll loop. 0 (the default) decodes "
+        "and maps on the poll loop's thread: one connector process per core, scaled by adding "
+        "consumer-group members, gets the most records per CPU-second; workers cost more CPU "
+        "per record (records cross a process boundary) but let one member use more cores, for "
+        "when the topic has fewer partitions than the cores you want to use "
+        "(docs/performance.md#scaling).",
+        "0",
     )
     max_in_flight_events: int = option(
         "MAX_IN_FLIGHT_EVENTS",

@@ -282,12 +282,20 @@ def test_sigkill_mid_stream_then_restart_loses_nothing(
     group = broker.unique_group("core-kill")
     emulator.set_faults(latency_ms=40)
     stream = produce_events(broker, topic, sample_events(4000, seed=20, prefix="kill"))
-    env = settings_env(broker, emulator, topic, group, BATCH_SIZE="100", MAX_IN_FLIGHT_REQUESTS="2")
+    env = settings_env(
+        broker,
+        emulator,
+        topic,
+        group,
+        BATCH_SIZE="100",
+        MAX_IN_FLIGHT_REQUESTS="2",
+        DECODE_WORKERS="2",
+    )
     process = start_process(env, tmp_path / "first.log")
     try:
         _wait_deliveries(emulator, 400)
         workers = children(process.pid)
-        assert workers, "expected decode worker processes (DECODE_WORKERS defaults to 2)"
+        assert workers, "expected decode worker processes (DECODE_WORKERS=2)"
     finally:
         process.send_signal(signal.SIGKILL)
         finish(process)

@@ -44,7 +44,7 @@ def test_workers_do_not_outlive_a_connector_killed_while_they_start(
     run = fault_run(partitions=1)
     run.produce_events(run.storefront(200, seed=21))
     for attempt in range(3):
-        connector = run.start(f"killed-{attempt + 1}")
+        connector = run.start(f"killed-{attempt + 1}", DECODE_WORKERS="2")
         wait_for(connector.workers, timeout=30, interval=0.01, what="a decode worker to spawn")
         connector.kill()
         connector.wait(10)
@@ -84,7 +84,7 @@ def test_a_killed_decode_worker_does_not_stop_the_connector(
 ) -> None:
     run = fault_run(partitions=2)
     run.produce_events(run.storefront(1000, seed=24))
-    connector = run.start()
+    connector = run.start(DECODE_WORKERS="2")
     run.wait_more_deliveries(100, "deliveries to start")
     [victim, *_] = wait_for(connector.workers, timeout=10, what="the decode workers")
     os.kill(victim, signal.SIGKILL)  # as the OOM killer does
