@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.consumer.loop.support import Msg
 from tests.fixtures.clock import JumpClock
 from tests.fixtures.waiting import wait_for
 from tiktok_capi.consumer.decode.codec import DecodeError, RegistryUnavailable
@@ -44,43 +45,6 @@ def page_event(i: int) -> dict[str, Any]:
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60)),
         "context": {"page": {"url": f"https://shop.example/p/{i}"}},
     }
-
-
-class Msg:
-    def __init__(
-        self,
-        topic: str,
-        partition: int,
-        offset: int,
-        value: bytes | None,
-        headers: list[tuple[str, bytes]] | None = None,
-    ) -> None:
-        self._topic, self._partition, self._offset, self._value = topic, partition, offset, value
-        self._headers = headers
-
-    def error(self) -> None:
-        return None
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-    def value(self) -> bytes | None:
-        return self._value
-
-    def key(self) -> bytes | None:
-        return None
-
-    def headers(self) -> list[tuple[str, bytes]] | None:
-        return self._headers
-
-    def timestamp(self) -> tuple[int, int]:
-        return (1, 0)
 
 
 class FakeSource:
