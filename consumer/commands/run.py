@@ -68,9 +68,11 @@ def serve(settings: Any) -> int:
     import signal
 
     from tiktok_capi.consumer.app import Connector
+    from tiktok_capi.consumer.malloc import fix_mmap_threshold
     from tiktok_capi.consumer.telemetry import logs
     from tiktok_capi.consumer.telemetry.health_state import HealthState
 
+    fix_mmap_threshold()  # freed record buffers go back to the system (consumer/malloc.py)
     process = settings.process
     logs.configure(
         process.log_level, process.log_format, repeat_interval_s=process.log_repeat_interval_s

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CONSUMER = ROOT / "consumer"
 
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"status", "config"}),
+    frozenset({"status", "config", "malloc"}),
     frozenset({"telemetry"}),
     frozenset({"kafka"}),
     frozenset({"offsets"}),
