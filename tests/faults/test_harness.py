@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -294,7 +295,7 @@ def test_closing_with_connections_open_leaves_no_socket_behind(echo_port: int) -
 
 # -- processes ---------------------------------------------------------------------------------
 def test_marked_processes_finds_descendants_even_once_re_parented() -> None:
-    marker = "harness-" + str(threading.get_ident())
+    marker = "harness-" + uuid.uuid4().hex  # unique across pytest-xdist workers too
     env = {**os.environ, MARKER_ENV: marker}
     # A parent that starts a grandchild and exits at once: the grandchild belongs to init.
     code = (
@@ -307,5 +308,7 @@ def test_marked_processes_finds_descendants_even_once_re_parented() -> None:
         assert alive(orphan) and "time.sleep(30)" in " ".join(cmdline(orphan))
     finally:
         os.kill(orphan, signal.SIGKILL)
+    # Its environment goes unreadable while the kernel tears it down, before it is a zombie:
+    # wait for both rather than reading the state in between.
     wait_for(lambda: not marked_processes(marker), timeout=5, what="the orphan to be gone")
-    assert not alive(orphan)
+    wait_for(lambda: not alive(orphan), timeout=5, what="the orphan to have ended")
