@@ -1,7 +1,8 @@
 """setuptools entry point: the metadata lives in pyproject.toml; this adds the installed layout
 (every top-level folder as a sub-package of ``tiktok_capi``) and the optional mypyc extension
-modules of the hot path, ``mapping/`` and ``consumer/decode/fast.py`` (``TIKTOK_CAPI_MYPYC=1``,
-wheel builds through the in-tree backend). Both are defined in build_backend/mypyc_mapping.py."""
+modules of the hot path, ``mapping/`` and ``consumer/decode/{fast,fields}.py``
+(``TIKTOK_CAPI_MYPYC=1``, wheel builds through the in-tree backend). Both are defined in
+build_backend/mypyc_mapping.py."""
 
 import os
 import sys

@@ -1,9 +1,9 @@
 """PEP 517 backend: setuptools, plus the mypyc build of the hot path for wheels.
 
 A wheel (``pip install .``, ``pip wheel .``) compiles ``mapping/*.py`` and
-``consumer/decode/fast.py`` (the list: :func:`mypyc_mapping.sources`) whenever a C compiler and
-the Python headers are present, adding mypy to the build requirements; without them, or when
-the compile fails, it builds pure Python and says so in one line on stderr.
+``consumer/decode/{fast,fields}.py`` (the list: :func:`mypyc_mapping.sources`) whenever a C
+compiler and the Python headers are present, adding mypy to the build requirements; without
+them, or when the compile fails, it builds pure Python and says so in one line on stderr.
 ``TIKTOK_CAPI_MYPYC=1`` insists (a failure fails the build: the Docker image uses it),
 ``TIKTOK_CAPI_MYPYC=0`` never compiles. Editable installs never compile: compiled modules next
 to the sources would shadow every later edit of a ``.py`` file.

@@ -1,7 +1,7 @@
 """Build a mypyc-compiled copy of the pure hot path into a directory.
 
 The copy holds the ``tiktok_capi.mapping`` and ``tiktok_capi.consumer`` packages whole, with
-``mapping/*.py`` and ``consumer/decode/fast.py`` compiled (the list is
+``mapping/*.py`` and ``consumer/decode/{fast,fields}.py`` compiled (the list is
 build_backend/mypyc_mapping.py's), so that a process importing from it runs exactly what a
 compiled wheel installs (``<out>/tiktok_capi/mapping/...``).
 

@@ -25,9 +25,11 @@ Why generated code: fastavro's ``schemaless_reader`` reads a nested storefront s
 generated once per schema as straight-line Python over ``bytes`` (the technique of
 :mod:`.fast`, written by a program) reads it in about a third of that (figures:
 docs/performance.md). The generated source never embeds schema text except through ``repr``
-of names and symbols, so a hostile schema cannot inject code. Records of recursive types, and
-nesting deeper than Python's block limit, go through generated functions that call each other.
-fastavro still parses and validates every schema, and the tests check the reader against it.
+of names and symbols, so a hostile schema cannot inject code. In the compiled build a string
+field is a call of a compiled reader (:mod:`.fields`) instead, which costs less than its
+interpreted bytecode. Records of recursive types, and nesting deeper than Python's block limit,
+go through generated functions that call each other. fastavro still parses and validates every
+schema, and the tests check the reader against it.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from fastavro import parse_schema
 
 from tiktok_capi.consumer.decode.errors import DecodeError
 from tiktok_capi.consumer.decode.fast import read_long
+from tiktok_capi.consumer.decode.fields import COMPILED, put_optional_string, put_string
 
 __all__ = ["AvroReader", "full_name", "plain_values"]
 
@@ -69,31 +72,31 @@ def _bad() -> Any:
     raise _Bad
 
 
-def _at(base: datetime, unit: str, value: int) -> datetime | int:
-    try:
-        return base + timedelta(**{unit: value})
+def _at(base: datetime, value: int, days: int, micros: int, millis: int) -> datetime | int:
+    try:  # timedelta's positional arguments: keyword ones cost a dict per value
+        return base + timedelta(days, 0, micros, millis)
     except OverflowError:  # beyond year 9999: the mapping notes it and uses the current time
         return value
 
 
 def _millis(value: int) -> datetime | int:
-    return _at(_EPOCH, "milliseconds", value)
+    return _at(_EPOCH, value, 0, 0, value)
 
 
 def _micros(value: int) -> datetime | int:
-    return _at(_EPOCH, "microseconds", value)
+    return _at(_EPOCH, value, 0, value, 0)
 
 
 def _local_millis(value: int) -> datetime | int:
-    return _at(_EPOCH_NAIVE, "milliseconds", value)
+    return _at(_EPOCH_NAIVE, value, 0, 0, value)
 
 
 def _local_micros(value: int) -> datetime | int:
-    return _at(_EPOCH_NAIVE, "microseconds", value)
+    return _at(_EPOCH_NAIVE, value, 0, value, 0)
 
 
 def _days(value: int) -> datetime | int:
-    return _at(_EPOCH, "days", value)
+    return _at(_EPOCH, value, value, 0, 0)
 
 
 def _time_micros(value: int) -> time:
@@ -132,9 +135,15 @@ _NAMESPACE: Final[dict[str, Any]] = {
     "_time_millis": _time_millis,
     "_time_micros": _time_micros,
     "_from_bytes": int.from_bytes,
+    "_put_string": put_string,
+    "_put_optional_string": put_optional_string,
 }
 
 Store = Callable[[int, str], None]
+
+
+def _is_string(schema: Any) -> bool:
+    return schema == "string" or (isinstance(schema, Mapping) and schema.get("type") == "string")
 
 
 class _Function:
@@ -333,6 +342,8 @@ class _Generator:
         f.emit(indent, f"{out} = {{}}")
         for field in schema["fields"]:
             key = repr(str(field["name"]))
+            if self.string_field(f, indent, out, key, field["type"]):
+                continue
 
             def put(i: int, expr: str, out: str = out, key: str = key) -> None:
                 f.emit(i, f"{out}[{key}] = {expr}")
@@ -340,6 +351,21 @@ class _Generator:
             self.value(f, indent, blocks, field["type"], put, lambda i: None)
         self.inlining.pop()
         store(indent, out)
+
+    @staticmethod
+    def string_field(f: _Function, indent: int, out: str, key: str, schema: Any) -> bool:
+        """Emit a call of a compiled string reader for a string field, where there is one."""
+        if not COMPILED:
+            return False
+        if _is_string(schema):
+            f.emit(indent, f"pos = _put_string(data, pos, {out}, {key})")
+            return True
+        if isinstance(schema, list) and len(schema) == 2 and "null" in schema:
+            branch = 1 - schema.index("null")
+            if _is_string(schema[branch]):
+                f.emit(indent, f"pos = _put_optional_string(data, pos, {out}, {key}, {branch})")
+                return True
+        return False
 
     def blocks(self, f: _Function, indent: int, out: str) -> str:
         """Emit the block loop header of an array or map; returns the count's local."""

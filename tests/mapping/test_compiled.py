@@ -1,6 +1,7 @@
 """The opt-in mypyc build of the hot path behaves exactly like the pure modules.
 
-Compiled: ``mapping/`` and ``consumer/decode/fast.py`` (the Avro fast reader).
+Compiled: ``mapping/`` and ``consumer/decode/{fast,fields}.py`` (the Avro fast reader, string
+fields of generated readers).
 
 The compiled copy is built once (``tools.compile_mapping`` into ``.build/compiled``, skipped
 when its digest matches the sources; ~15 s otherwise). Then the whole ``tests/mapping`` suite and
@@ -49,7 +50,8 @@ import json, os, sys
 
 def pytest_sessionfinish(session, exitstatus):
     files = {name: getattr(module, "__file__", None) for name, module in list(sys.modules.items())
-             if name in ("tiktok_capi.mapping", "tiktok_capi.consumer.decode.fast")
+             if name in ("tiktok_capi.mapping", "tiktok_capi.consumer.decode.fast",
+                         "tiktok_capi.consumer.decode.fields")
              or name.startswith("tiktok_capi.mapping.")}
     with open(os.environ["COMPILED_PROBE_OUT"], "w") as out:
         json.dump(files, out)
@@ -71,7 +73,8 @@ def test_mapping_suite_passes_against_the_compiled_package(compiled: Path, tmp_p
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "compiled_probe",
          # append: pytest must not put the repo (and its pure mapping/) first on sys.path
          "--import-mode=append", "tests/mapping", f"--ignore={THIS}",
-         "tests/consumer/decode/test_fast.py", "tests/consumer/decode/test_codec.py"],
+         "tests/consumer/decode/test_fast.py", "tests/consumer/decode/test_codec.py",
+         "tests/consumer/decode/test_generic.py"],
         cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
         timeout=240, check=False,
     )  # fmt: skip
@@ -84,6 +87,7 @@ def test_mapping_suite_passes_against_the_compiled_package(compiled: Path, tmp_p
         "tiktok_capi.mapping.user",
         "tiktok_capi.mapping.values",
         "tiktok_capi.consumer.decode.fast",
+        "tiktok_capi.consumer.decode.fields",
     }
     assert expected <= files.keys()
     assert all(str(path).endswith(EXTENSION) for path in files.values()), files
@@ -125,7 +129,11 @@ def test_one_definition_of_the_build() -> None:
         r for r in dev if r.startswith("mypy==")
     ]
     assert mypyc_mapping.sources() == sorted(
-        [*(f"mapping/{p.name}" for p in (ROOT / "mapping").glob("*.py")), "consumer/decode/fast.py"]
+        [
+            *(f"mapping/{p.name}" for p in (ROOT / "mapping").glob("*.py")),
+            "consumer/decode/fast.py",
+            "consumer/decode/fields.py",
+        ]
     )
     # Compiled wherever it can be (auto), insisted on (1) or refused (0).
     assert [

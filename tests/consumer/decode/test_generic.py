@@ -13,7 +13,9 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tiktok_capi.consumer.decode import generic
 from tiktok_capi.consumer.decode.codec import DecodeError
+from tiktok_capi.consumer.decode.fields import put_optional_string, put_string
 from tiktok_capi.consumer.decode.generic import AvroReader, plain_values
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -170,23 +172,48 @@ def _encode(schema: Any, value: Any) -> bytes:
     return buffer.getvalue()
 
 
-READER = AvroReader(EVERYTHING)
+def _reader(schema: Any, *, calls: bool) -> AvroReader:
+    """A reader whose string fields are inline code, or calls of decode/fields (compiled build)."""
+    saved = generic.COMPILED
+    generic.COMPILED = calls
+    try:
+        return AvroReader(schema)
+    finally:
+        generic.COMPILED = saved
 
 
+# Both ways of generating string fields, whichever build this is.
+READERS = {style: _reader(EVERYTHING, calls=style == "calls") for style in ("inline", "calls")}
+READER = READERS["inline"]
+STYLES = pytest.mark.parametrize("style", list(READERS))
+
+
+def test_string_fields_are_calls_only_in_the_compiled_build() -> None:
+    assert "_put_string" not in READERS["inline"].source
+    assert "_put_optional_string" in READERS["calls"].source
+    assert ("_put_string" in AvroReader(EVERYTHING).source) is generic.COMPILED
+
+
+@STYLES
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(records())
-def test_every_type_reads_as_the_mapping_wants_it(case: tuple[dict[str, Any], Any]) -> None:
+def test_every_type_reads_as_the_mapping_wants_it(
+    style: str, case: tuple[dict[str, Any], Any]
+) -> None:
     written, expected = case
     data = _encode(PARSED, written)
-    assert READER.read(data) == expected
+    assert READERS[style].read(data) == expected
     # And it is fastavro's own reading of the same bytes (the reference decoder), converted.
     reference = plain_values(schemaless_reader(io.BytesIO(data), PARSED, None))
     assert reference == expected
 
 
+@STYLES
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(records(), st.data())
-def test_damaged_bytes_only_raise_decode_error(case: tuple[Any, Any], data: st.DataObject) -> None:
+def test_damaged_bytes_only_raise_decode_error(
+    style: str, case: tuple[Any, Any], data: st.DataObject
+) -> None:
     encoded = bytearray(_encode(PARSED, case[0]))
     if data.draw(st.booleans()):
         del encoded[data.draw(st.integers(0, len(encoded) - 1)) :]
@@ -194,30 +221,34 @@ def test_damaged_bytes_only_raise_decode_error(case: tuple[Any, Any], data: st.D
         for _ in range(data.draw(st.integers(1, 4))):
             encoded[data.draw(st.integers(0, len(encoded) - 1))] = data.draw(st.integers(0, 255))
     try:
-        READER.read(bytes(encoded))
+        READERS[style].read(bytes(encoded))
     except DecodeError as exc:
         assert exc.reason in ("garbage", "truncated")
 
 
+@STYLES
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=200))
-def test_random_bytes_only_raise_decode_error(data: bytes) -> None:
+def test_random_bytes_only_raise_decode_error(style: str, data: bytes) -> None:
     try:
-        READER.read(data)
+        READERS[style].read(data)
     except DecodeError as exc:
         assert exc.reason in ("garbage", "truncated")
 
 
-def test_errors_say_what_went_wrong() -> None:
-    reader = AvroReader(
-        {"type": "record", "name": "R", "fields": [{"name": "s", "type": "string"}]}
-    )
-    assert reader.read(b"\x04hi") == {"s": "hi"}
+@STYLES
+def test_errors_say_what_went_wrong(style: str) -> None:
+    fields = [{"name": "s", "type": "string"}, {"name": "o", "type": ["null", "string"]}]
+    reader = _reader({"type": "record", "name": "R", "fields": fields}, calls=style == "calls")
+    assert reader.read(b"\x04hi\x00") == {"s": "hi"}
+    assert reader.read(b"\x04hi\x02\x02!") == {"s": "hi", "o": "!"}
     for data, reason in [
         (b"\x04h", "truncated"),
-        (b"\x04hi!", "garbage"),  # left-over bytes
-        (b"\x03hi", "garbage"),  # a negative length
-        (b"\x04\xff\xfe", "garbage"),  # not UTF-8
+        (b"\x04hi", "truncated"),
+        (b"\x04hi\x00!", "garbage"),  # left-over bytes
+        (b"\x03hi\x00", "garbage"),  # a negative length
+        (b"\x04\xff\xfe\x00", "garbage"),  # not UTF-8
+        (b"\x04hi\x04", "garbage"),  # no such union branch
     ]:
         with pytest.raises(DecodeError) as info:
             reader.read(data)
@@ -269,3 +300,14 @@ def test_names_cannot_inject_code() -> None:
 def test_an_invalid_schema_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="not a valid Avro schema"):
         AvroReader({"type": "record", "name": "R", "fields": [{"name": "x", "type": "Nope"}]})
+
+
+def test_the_string_field_readers_store_and_skip() -> None:
+    out: dict[str, Any] = {}
+    long_text = "é" * 100  # a two-byte length varint
+    body = _encode("string", long_text)
+    assert put_string(body + b"!", 0, out, "a") == len(body)
+    assert put_optional_string(b"\x00", 0, out, "b", 1) == 1  # ["null", "string"]: null, absent
+    assert put_optional_string(b"\x00\x02x", 0, out, "c", 0) == 3  # ["string", "null"]: "x"
+    assert put_optional_string(b"\x02", 0, out, "d", 0) == 1  # ... and its null
+    assert out == {"a": long_text, "c": "x"}
