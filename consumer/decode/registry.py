@@ -29,6 +29,7 @@ Exceptions, by what the caller does next::
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -383,4 +384,22 @@ def _unavailable(exc: Exception) -> RegistryUnavailable:
         return RegistryUnavailable(
             f"schema registry answered HTTP {status} (code {exc.error_code}){hint}"
         )
+    tls = _tls_reason(exc)
+    if tls is not None:
+        return RegistryUnavailable(
+            f"schema registry TLS handshake failed ({tls}); check SCHEMA_REGISTRY_URL and the "
+            "SCHEMA_REGISTRY_SSL_* certificates"
+        )
     return RegistryUnavailable(f"schema registry unreachable: {type(exc).__name__}")
+
+
+def _tls_reason(exc: BaseException) -> str | None:
+    """OpenSSL's reason (``CERTIFICATE_VERIFY_FAILED``, ...) when TLS caused ``exc``, else None."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # httpx wraps httpcore, which wraps the ssl module's error
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLError):
+            return str(seen.reason or type(seen).__name__)
+        seen = seen.__cause__ or seen.__context__
+    return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from fastavro import parse_schema, schemaless_writer
 
 from tests.fixtures.registry import FakeSchemaRegistry
+from tests.fixtures.tls import authority
 from tiktok_capi.consumer.config.settings import InputSettings, SecretStr
 from tiktok_capi.consumer.decode.codec import (
     DecodeError,
@@ -163,6 +165,45 @@ def test_oauth_client_credentials_fetch_a_token_then_use_it(
     ) as r:
         assert r.writer(schema_id).text == bundled_schema_text()
     assert schema_registry.issued_tokens == ["token-1"]
+
+
+def test_tls_with_a_client_certificate(tmp_path: Path) -> None:
+    """HTTPS to a registry that demands a client certificate (an encrypted key) from its CA."""
+    ours = authority(tmp_path / "ours")
+    theirs = authority(tmp_path / "theirs", "another CA")
+    server = FakeSchemaRegistry(tls=ours.server_context()).start()
+    try:
+        schema_id = server.register("s", bundled_schema_text())
+        mutual = {
+            "schema_registry_ssl_ca": str(ours.ca),
+            "schema_registry_ssl_certificate": str(ours.client.certificate),
+            "schema_registry_ssl_key": str(ours.client.key),
+            "schema_registry_ssl_key_password": SecretStr(ours.client_key_password),
+        }
+        with _registry(server.url, **mutual) as r:
+            assert r.writer(schema_id).text == bundled_schema_text()
+            assert ours.client_key_password not in repr(r.__dict__)
+        refused = [  # each says it is TLS, and which certificate to look at
+            {k: v for k, v in mutual.items() if k == "schema_registry_ssl_ca"},  # no client cert
+            {**mutual, "schema_registry_ssl_ca": str(theirs.ca)},  # the server is not trusted
+            {  # a client certificate the server's CA did not sign
+                **mutual,
+                "schema_registry_ssl_certificate": str(theirs.client.certificate),
+                "schema_registry_ssl_key": str(theirs.client.key),
+            },
+        ]
+        for settings in refused:
+            with _registry(server.url, **settings) as r, pytest.raises(RegistryUnavailable) as no:
+                r.writer(schema_id)
+            assert "TLS handshake failed" in str(no.value), settings
+            assert "SCHEMA_REGISTRY_SSL_" in str(no.value)
+        wrong_password = {**mutual, "schema_registry_ssl_key_password": SecretStr("nope")}
+        with pytest.raises(RegistryConfigError) as info:
+            _registry(server.url, **wrong_password)
+        assert "nope" not in str(info.value) and ours.client_key_password not in str(info.value)
+        assert server.lookups(schema_id) == 1  # refused handshakes never reached a handler
+    finally:
+        server.stop()
 
 
 def test_an_unusable_client_configuration_is_a_clear_error(tmp_path: Any) -> None:
