@@ -38,7 +38,7 @@ from tiktok_capi.consumer.decode.transform import (
     make_transformer,
     mapping_settings,
 )
-from tiktok_capi.consumer.delivery.sender import envelope
+from tiktok_capi.consumer.delivery.sender import envelope, request_body
 from tiktok_capi.consumer.demo import thirdparty
 from tiktok_capi.consumer.demo.broker import EmbeddedBroker, free_port
 from tiktok_capi.consumer.demo.storefront import generate
@@ -85,6 +85,7 @@ __all__ = [
     "map_event",
     "mapping_user",
     "produce_waiting",
+    "request_body",
     "sample_events",
     "thirdparty",
     "to_record",
@@ -164,7 +165,7 @@ class CeilingStep:
     """The connector's per-record work without Kafka or HTTP, as its decode workers run it.
 
     ``transform(values, now)`` returns one result tuple per value (``result[0] == MAPPED``:
-    ``result[2]`` is the event's JSON); ``head + b",".join(events) + tail`` is a request body.
+    ``result[2]`` is the event's JSON); ``request_body(head, events, tail)`` is a request body.
     """
 
     transform: Callable[[Sequence[bytes | None], float], list[tuple[Any, ...]]]

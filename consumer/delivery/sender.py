@@ -68,7 +68,7 @@ from tiktok_capi.consumer.telemetry.metrics import (
     THROTTLE_WAITS,
 )
 
-__all__ = ["HttpSender", "envelope"]
+__all__ = ["HttpSender", "envelope", "request_body"]
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("tiktok_capi")
@@ -91,6 +91,19 @@ def envelope(settings: TikTokSettings) -> tuple[bytes, bytes]:
     if settings.test_event_code:
         head += b',"test_event_code":' + orjson.dumps(settings.test_event_code)
     return head + b',"data":[', b"]}"
+
+
+def request_body(head: bytes, events: list[bytes], tail: bytes) -> bytes:
+    """``head`` + the events joined by commas + ``tail``, in one allocation (``events`` changes).
+
+    A body runs to a megabyte: ``head + join + tail`` would build it three times over, each a
+    fresh memory mapping to fault in (consumer/malloc.py) and a copy.
+    """
+    if not events:
+        return head + tail
+    events[0] = head + events[0]
+    events[-1] += tail
+    return b",".join(events)
 
 
 class _Batch:
@@ -290,10 +303,8 @@ class HttpSender:
         SenderClosedError, or the last RetryableError when the budget is spent.
         """
         events = batch.events
-        if len(indexes) == len(events):
-            body = self._head + b",".join(events) + self._tail
-        else:
-            body = self._head + b",".join([events[i] for i in indexes]) + self._tail
+        chosen = list(events) if len(indexes) == len(events) else [events[i] for i in indexes]
+        body = request_body(self._head, chosen, self._tail)
         while True:
             if not self._limiter.acquire():
                 raise SenderClosedError(_CLOSED)

@@ -21,7 +21,7 @@ from opentelemetry.trace import Link, SpanContext, TraceFlags
 import tiktok_capi.consumer.delivery.sender as sender_module
 from tiktok_capi.consumer.config.settings import SecretStr, TikTokSettings
 from tiktok_capi.consumer.delivery.base import BatchOutcome
-from tiktok_capi.consumer.delivery.sender import HttpSender
+from tiktok_capi.consumer.delivery.sender import HttpSender, request_body
 
 TOKEN = "tok-SECRET-123"
 PIXEL = "PIXEL01"
@@ -672,3 +672,11 @@ def test_one_span_per_request_with_links(make_sender: Any, monkeypatch: pytest.M
     assert [lk.context.span_id for lk in ok.links] == [9]
     for span in spans:
         assert TOKEN not in repr(span.to_json())
+
+
+def test_a_request_body_is_the_envelope_around_the_comma_joined_events() -> None:
+    head, tail = b'{"data":[', b"]}"
+    for events in ([], [b"{}"], [b'{"a":1}', b'{"b":2}', b'{"c":3}']):
+        expected = head + b",".join(events) + tail
+        assert request_body(head, list(events), tail) == expected
+        assert orjson.loads(expected)["data"] == [orjson.loads(e) for e in events]
