@@ -79,18 +79,39 @@ class Batcher:
         self, event: bytes, tracker: PartitionOffsets, offset: int, message: KafkaMessage, name: str
     ) -> Batch | None:
         """Add one event; returns the batch it completed, if it is now full."""
-        batch = self._current
-        if batch is None:
-            batch = self._current = Batch(self._clock())
-        batch.events.append(event)
-        batch.trackers.append(tracker)
-        batch.offsets.append(offset)
-        batch.messages.append(message)
-        batch.names.append(name)
-        if len(batch.events) >= self.batch_size:
-            self._current = None
-            return batch
-        return None
+        full = self.add_many([event], [tracker], [offset], [message], [name])
+        return full[0] if full else None
+
+    def add_many(
+        self,
+        events: list[bytes],
+        trackers: list[PartitionOffsets],
+        offsets: list[int],
+        messages: list[KafkaMessage],
+        names: list[str],
+    ) -> list[Batch]:
+        """Add events in order (parallel lists, as :meth:`add`); returns the batches filled.
+
+        The same batches as one :meth:`add` per event, built by slices: the poll loop adds a
+        decoded chunk at a time, and per-event calls were a tenth of its own CPU.
+        """
+        full: list[Batch] = []
+        start, count, size = 0, len(events), self.batch_size
+        while start < count:
+            batch = self._current
+            if batch is None:
+                batch = self._current = Batch(self._clock())
+            end = min(count, start + size - len(batch.events))
+            batch.events += events[start:end]
+            batch.trackers += trackers[start:end]
+            batch.offsets += offsets[start:end]
+            batch.messages += messages[start:end]
+            batch.names += names[start:end]
+            if len(batch.events) >= size:
+                self._current = None
+                full.append(batch)
+            start = end
+        return full
 
     def due(self, now: float | None = None) -> Batch | None:
         """Return the partial batch if its first event has lingered long enough."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Final
 
@@ -185,23 +186,35 @@ class Intake:
         trackers = chunk.trackers
         offsets = chunk.offsets
         messages = chunk.messages
-        batcher = self._batcher
-        full: list[Batch] = []
-        names: dict[str, int] = {}
+        # By list operations rather than one step per record: this runs for every record.
+        kinds = [result[0] for result in results]
+        live = all(tracker.active for tracker in set(trackers))
+        if live and kinds.count(MAPPED) == len(kinds):  # the common case: all mapped, all ours
+            others: list[int] = []
+            events = [result[2] for result in results]
+            names = [result[1] for result in results]
+            full = self._batcher.add_many(events, trackers, offsets, messages, names)
+        else:
+            keep = [i for i, kind in enumerate(kinds) if kind == MAPPED]
+            others = [i for i, kind in enumerate(kinds) if kind != MAPPED]
+            if not live:  # revoked meanwhile: the new owner reads them again
+                keep = [i for i in keep if trackers[i].active]
+                others = [i for i in others if trackers[i].active]
+            names = [results[i][1] for i in keep]
+            full = self._batcher.add_many(
+                [results[i][2] for i in keep],
+                [trackers[i] for i in keep],
+                [offsets[i] for i in keep],
+                [messages[i] for i in keep],
+                names,
+            )
         skipped: dict[str, int] = {}
         redo: list[int] = []
-        for i, result in enumerate(results):
-            tracker = trackers[i]
-            if not tracker.active:
-                continue  # revoked meanwhile: the new owner reads it again
+        for i in others:
+            result = results[i]
             kind = result[0]
-            if kind == MAPPED:
-                name = result[1]
-                names[name] = names.get(name, 0) + 1
-                batch = batcher.add(result[2], tracker, offsets[i], messages[i], name)
-                if batch is not None:
-                    full.append(batch)
-            elif kind == SKIPPED:
+            tracker = trackers[i]
+            if kind == SKIPPED:
                 reason = result[1]
                 skipped[reason] = skipped.get(reason, 0) + 1
                 tracker.resolve(offsets[i])
@@ -211,12 +224,13 @@ class Intake:
                 self._mapping_failed(tracker, offsets[i], messages[i], result[1])
             else:
                 redo.append(i)
-        for name, count in names.items():
+        mapped = Counter(names)
+        for name, count in mapped.items():
             EVENTS_MAPPED.add(count, {"event_name": name})
         for reason, count in skipped.items():
             EVENTS_SKIPPED.add(count, {"reason": reason})
         if names or skipped:
-            self._stats.consumed(0, sum(names.values()), skipped)
+            self._stats.consumed(0, len(names), skipped)
             self._registry_failures = 0
         if redo:
             self._registry_down(chunk, redo, results[redo[0]][1])

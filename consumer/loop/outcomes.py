@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -120,13 +121,18 @@ class Outcomes:
         offsets = batch.offsets
         if outcome.delivered:
             names = batch.names
-            by_name: dict[str, int] = {}
-            for i in outcome.delivered:
-                tracker = trackers[i]
-                if tracker.active:
-                    tracker.resolve(offsets[i])
-                name = names[i]
-                by_name[name] = by_name.get(name, 0) + 1
+            delivered = outcome.delivered
+            if len(delivered) == len(trackers):  # the whole batch (the common case)
+                for tracker, offset in zip(trackers, offsets, strict=True):
+                    if tracker.active:
+                        tracker.resolve(offset)
+                by_name = Counter(names)
+            else:
+                for i in delivered:
+                    tracker = trackers[i]
+                    if tracker.active:
+                        tracker.resolve(offsets[i])
+                by_name = Counter([names[i] for i in delivered])
             for name, count in by_name.items():
                 EVENTS_DELIVERED.add(count, {"event_name": name})
             self._stats.delivered(by_name, outcome.requests)

@@ -80,3 +80,30 @@ def test_extend_copies_selected_events() -> None:
     target.extend(source, (1, 3))
     assert target.events == [b"B", b"D"]
     assert target.offsets == [1, 3]
+
+
+def test_add_many_makes_the_batches_one_add_per_event_makes() -> None:
+    clock = Clock()
+    trackers = [PartitionOffsets("t", 0), PartitionOffsets("t", 1)]
+    one, many = Batcher(4, 1.0, clock), Batcher(4, 1.0, clock)
+    single: list[Batch] = []
+    bulk: list[Batch] = []
+    offset = 0
+    for size in (3, 6, 1, 0, 9):  # fills the partial batch first, then whole ones
+        clock.now += 1
+        rows = [
+            (b"e%d" % o, trackers[o % 2], o, f"m{o}", "Pageview" if o % 3 else "Purchase")
+            for o in range(offset, offset + size)
+        ]
+        offset += size
+        for row in rows:
+            if (batch := one.add(*row)) is not None:
+                single.append(batch)
+        events, trackers_, offsets, messages, names = ([row[k] for row in rows] for k in range(5))
+        bulk.extend(many.add_many(events, trackers_, offsets, messages, names))
+    assert [b.events for b in bulk] == [b.events for b in single] and len(bulk) == 4
+    for got, want in zip(bulk, single, strict=True):
+        assert got.trackers == want.trackers and got.offsets == want.offsets
+        assert got.messages == want.messages and got.names == want.names
+        assert got.started == want.started  # when its first event came
+    assert many.pending == one.pending == 3

@@ -133,3 +133,19 @@ def test_registry_down_keeps_the_records_and_decodes_them_again_after_a_backoff(
     assert s.intake.redo_due() == []
     s.clock.advance(REGISTRY_BACKOFF_S[1] - REGISTRY_BACKOFF_S[0])
     assert len(s.intake.redo_due()) == 1
+
+
+def test_a_mixed_chunk_batches_in_order_and_ignores_a_partition_revoked_meanwhile() -> None:
+    s = Setup(batch_size=2)
+    chunk = s.intake.take([Msg("src", 0, i) for i in range(4)] + [Msg("src", 1, 0)])
+    assert chunk is not None
+    s.lanes.remove(s.lanes.pick([("src", 1)]))
+    full = s.intake.apply(
+        chunk,
+        [mapped("A"), (SKIPPED, "unmapped_event"), mapped("B"), mapped("C"), mapped("D")],
+    )
+    assert [(batch.offsets, batch.names) for batch in full] == [([0, 2], ["A", "B"])]
+    assert s.intake.apply(chunk.subset([]), []) == []
+    tracker = next(iter(s.lanes.trackers()))
+    assert tracker.committable == 0 and tracker.unresolved == 3  # 1 skipped; 0, 2, 3 batched
+    assert s.stats.snapshot().mapped == 3 and s.stats.snapshot().skipped == {"unmapped_event": 1}

@@ -29,6 +29,18 @@ def _batch(tracker: PartitionOffsets, offsets: range) -> Batch:
     return batch
 
 
+class Recording(PartitionOffsets):
+    """A tracker that records what it was asked to resolve."""
+
+    def __init__(self, topic: str, partition: int) -> None:
+        super().__init__(topic, partition)
+        self.resolved: list[int] = []
+
+    def resolve(self, offset: int) -> None:
+        self.resolved.append(offset)
+        super().resolve(offset)
+
+
 def _done(outcome: BatchOutcome) -> Future[BatchOutcome]:
     future: Future[BatchOutcome] = Future()
     future.set_result(outcome)
@@ -136,3 +148,17 @@ def test_at_shutdown_held_means_the_sender_was_closed_not_that_tiktok_refused() 
         is None
     )
     assert outcomes.held == 0
+
+
+def test_a_whole_delivered_batch_resolves_only_the_partitions_still_ours() -> None:
+    outcomes, _router, stats = _outcomes()
+    kept, revoked = PartitionOffsets("src", 0), Recording("src", 1)
+    batch = _batch(kept, range(2))
+    other = _batch(revoked, range(2))
+    batch.extend(other, (0, 1))
+    revoked.retire()
+    outcome = BatchOutcome(delivered=(0, 1, 2, 3), requests=1)
+    assert outcomes.on_delivered(batch, _done(outcome)) is None
+    assert kept.committable == 2 and kept.unresolved == 0
+    assert revoked.resolved == []  # the new owner reads them again
+    assert stats.snapshot().delivered == {"Pageview": 4}
