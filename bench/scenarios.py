@@ -14,6 +14,7 @@ to the printed table. What each measures: docs/performance.md.
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -289,45 +290,65 @@ class Suite:
                 )
         return {config: self._windows[config] for config in configs}
 
-    def drained(self, config: RunConfig, topic: Topic) -> list[dict[str, Any]]:
-        """``repeat`` reads of ``topic`` to lag 0 under ``config`` (shared across scenarios)."""
+    def drained(
+        self, config: RunConfig, topic: Topic, *, paired_ceiling: bool = False
+    ) -> list[dict[str, Any]]:
+        """``repeat`` reads of ``topic`` to lag 0 under ``config`` (shared across scenarios).
+
+        ``paired_ceiling``: measure the ceiling of the run's build right before each run (its
+        ``ceiling_cpu_us_per_record``), so a ratio compares figures taken a minute apart, not
+        ten: these machines drift by more than the difference being measured.
+        """
         assert self.bench is not None
         runs = self._drains.setdefault((config, topic.name), [])
         while len(runs) < self.o.repeat:
             label = f"{_case(config)} drain {topic.name} {len(runs) + 1}/{self.o.repeat}"
-            runs.append(self._attempt(label, self.bench.drain, config, topic))
+            ceiling = self._ceiling_now(config.build) if paired_ceiling else None
+            run = self._attempt(label, self.bench.drain, config, topic)
+            if ceiling is not None:
+                run["ceiling_cpu_us_per_record"] = ceiling
+            runs.append(run)
         return runs
 
     def ceiling(self, build: str) -> dict[str, Any]:
         """The ceiling of ``build`` (one subprocess in that build's interpreter), measured once."""
-        assert self.bench is not None
         if build not in self._ceiling:
-            command = [
-                sys.executable,
-                "-m",
-                "bench.ceiling",
-                "--records",
-                str(self.o.ceiling_records),
-                "--repeat",
-                str(self.o.repeat),
-                "--seed",
-                str(self.o.seed),
-                "--now",
-                str(self._now),
-            ]
-            done = subprocess.run(
-                command,
-                env=self.bench.build_env(build),
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                timeout=self.o.timeout_s,
-                check=False,
-            )
-            if done.returncode != 0:
-                raise RuntimeError(f"bench.ceiling ({build}) failed: {done.stderr[-2000:]}")
-            self._ceiling[build] = json.loads(done.stdout)
+            self._ceiling[build] = self._run_ceiling(build, self.o.repeat)
         return self._ceiling[build]
+
+    def _ceiling_now(self, build: str) -> float:
+        """The bundled layout's ceiling of ``build`` now: the median of three passes."""
+        runs = self._run_ceiling(build, 3, "bundled_avro")["formats"]["bundled_avro"]
+        return float(statistics.median(runs["cpu_us_per_record_runs"]))
+
+    def _run_ceiling(self, build: str, repeat: int, formats: str | None = None) -> dict[str, Any]:
+        assert self.bench is not None
+        command = [
+            sys.executable,
+            "-m",
+            "bench.ceiling",
+            "--records",
+            str(self.o.ceiling_records),
+            "--repeat",
+            str(repeat),
+            "--seed",
+            str(self.o.seed),
+            "--now",
+            str(self._now),
+        ] + (["--formats", formats] if formats else [])
+        done = subprocess.run(
+            command,
+            env=self.bench.build_env(build),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=self.o.timeout_s,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"bench.ceiling ({build}) failed: {done.stderr[-2000:]}")
+        result: dict[str, Any] = json.loads(done.stdout)
+        return result
 
     def _ceiling_cpu(self, build: str, fmt: str = "bundled_avro") -> Figure | None:
         runs = self.ceiling(build)["formats"].get(fmt, {}).get("cpu_us_per_record_runs")
@@ -431,13 +452,25 @@ class Suite:
         rows = []
         for build in self.o.builds:
             config = self._config(build)
-            row = _row(self.drained(config, topic))
-            ceiling = self._ceiling_cpu(build)
+            runs = self.drained(config, topic, paired_ceiling=True)
+            row = _row(runs)
+            # Each run against the ceiling measured just before it (the ceiling scenario's
+            # figure when the runs were made earlier, by another scenario).
+            paired = [r for r in runs if r.get("ok") and r.get("ceiling_cpu_us_per_record")]
+            if paired:
+                ceiling = figure([r["ceiling_cpu_us_per_record"] for r in paired], "µs/record")
+                overhead = figure(
+                    [r["cpu_us_per_record"] / r["ceiling_cpu_us_per_record"] for r in paired], "x"
+                )
+            else:
+                ceiling = self._ceiling_cpu(build)
+                overhead = ratio(row["cpu_us_per_record"], ceiling)
             row.update(
                 build=build,
                 config=config.describe(),
                 ceiling_cpu_us_per_record=ceiling,
-                overhead=ratio(row["cpu_us_per_record"], ceiling),
+                overhead=overhead,
+                overhead_paired=bool(paired),
             )
             row["seconds_to_lag0"] = figure(
                 [r.get("seconds_to_lag0") for r in row["runs"] if r.get("ok")], "s"

@@ -95,6 +95,10 @@ def test_end_to_end_reports_rates_cpu_and_overhead(results: dict[str, Any]) -> N
     run = row["runs"][0]
     assert run["records"] > 0 and run["exit_statuses"] == [0]
     assert run["cpu_us_per_record_by_process"]["connector"] > 0
+    # The overhead divides each run by the ceiling measured just before it.
+    assert row["overhead_paired"] is True and run["ceiling_cpu_us_per_record"] > 0
+    paired = run["cpu_us_per_record"] / run["ceiling_cpu_us_per_record"]
+    assert row["overhead"]["runs"] == [pytest.approx(paired, rel=1e-2)]
 
 
 def test_windowed_scenarios_have_their_ratios(results: dict[str, Any]) -> None:
