@@ -101,14 +101,22 @@ def package_dirs() -> dict[str, str]:
     return {f"{NAMESPACE}.{top}": top for top in TOP_PACKAGES}
 
 
+DATA_PACKAGES = ("consumer/demo/data",)
+"""Folders of package data only (no ``__init__.py``), installed as packages of their own: Python
+imports them as namespace packages, and setuptools warns on every install about one it was not
+told of."""
+
+
 def packages(root: Path = ROOT) -> list[str]:
-    """Every installed package (dotted, under :data:`NAMESPACE`): folders with ``__init__.py``."""
+    """Every installed package (dotted, under :data:`NAMESPACE`): folders with ``__init__.py``,
+    and :data:`DATA_PACKAGES`."""
     found = []
     for top in TOP_PACKAGES:
         for init in sorted((root / top).rglob("__init__.py")):
             parts = init.parent.relative_to(root).parts
             if "__pycache__" not in parts:
                 found.append(".".join((NAMESPACE, *parts)))
+    found += [".".join((NAMESPACE, *Path(folder).parts)) for folder in DATA_PACKAGES]
     return found
 
 

@@ -212,3 +212,19 @@ def _perturb(value: Any, rng: random.Random) -> Any:
             [float(value), int(value), str(value), f" {value} ", True, None, -value, 2**60, 1e300]
         )
     return rng.choice(["", "  ", str(value).upper(), 42, 19.5, f"{value}\ud800", [value], {}])
+
+
+def test_package_data_lives_in_declared_packages() -> None:
+    """A data folder that is not a declared package makes setuptools warn on every install
+    ("Package 'tiktok_capi.consumer.demo.data' is absent from the packages configuration")."""
+    sys.path.insert(0, str(ROOT / "build_backend"))
+    import mypyc_mapping
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    data = pyproject["tool"]["setuptools"]["package-data"]
+    packages = mypyc_mapping.packages()
+    for package, patterns in data.items():
+        assert package in packages, package
+        assert not any("/" in pattern for pattern in patterns), (package, patterns)
+        folder = ROOT.joinpath(*package.split(".")[1:])
+        assert any(f for pattern in patterns for f in folder.glob(pattern) if f.is_file())
