@@ -491,7 +491,15 @@ class AvroReader:
             value, pos = self._read(data, start)
         except (IndexError, struct.error):
             raise DecodeError("truncated", "the record ends before its Avro value") from None
-        except (_Bad, UnicodeDecodeError, ValueError, RecursionError, MemoryError) as exc:
+        # OverflowError: a decimal beyond a float's range (its precision says it cannot be).
+        except (
+            _Bad,
+            UnicodeDecodeError,
+            ValueError,
+            OverflowError,
+            RecursionError,
+            MemoryError,
+        ) as exc:
             raise DecodeError(
                 "garbage", f"not Avro of the writer schema ({type(exc).__name__})"
             ) from None

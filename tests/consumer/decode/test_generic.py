@@ -311,3 +311,23 @@ def test_the_string_field_readers_store_and_skip() -> None:
     assert put_optional_string(b"\x00\x02x", 0, out, "c", 0) == 3  # ["string", "null"]: "x"
     assert put_optional_string(b"\x02", 0, out, "d", 0) == 1  # ... and its null
     assert out == {"a": long_text, "c": "x"}
+
+
+@STYLES
+def test_a_decimal_too_large_for_a_float_is_garbage_not_a_crash(style: str) -> None:
+    # Damaged bytes found it: a long "bytes" length turned into a decimal beyond float range.
+    schema = {
+        "type": "record",
+        "name": "Price",
+        "fields": [
+            {
+                "name": "amount",
+                "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2},
+            }
+        ],
+    }
+    huge = b"\x7f" + b"\xff" * 300  # 2400 bits: more than a float holds
+    data = _encode({"type": "bytes"}, huge)
+    with pytest.raises(DecodeError) as caught:
+        _reader(schema, calls=style == "calls").read(data)
+    assert caught.value.reason == "garbage"
