@@ -130,6 +130,10 @@ class Transformer:
             except RegistryUnavailable as exc:
                 append((REGISTRY_DOWN, str(exc)))
                 continue
+            except Exception as exc:  # a decoder that missed a case: this record is garbage,
+                # the rest of the chunk is not (the message names no data, it may be PII)
+                append((UNDECODABLE, "garbage", f"the decoder failed ({type(exc).__name__})"))
+                continue
             try:
                 if paths is not None:
                     event = remap(event, paths)

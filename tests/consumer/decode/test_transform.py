@@ -113,3 +113,23 @@ def test_an_unserialisable_event_fails_alone_not_its_chunk(monkeypatch: Any) -> 
     assert results[0] == (MAPPING_FAILED, "mapping failed: TypeError")
     assert sum(1 for r in results if r[0] == MAPPING_FAILED) == 1
     assert any(r[0] == MAPPED for r in results[1:])
+
+
+def test_a_decoder_that_raises_something_unexpected_fails_that_record_alone() -> None:
+    """Not a DecodeError (a decoder bug on bytes nobody foresaw): garbage, and the chunk goes
+    on; before, the exception left the transformer and stopped the poll loop."""
+    values, _events = _values()
+    bundled = BundledDecoder()
+
+    class Flaky:
+        def decode(self, value: bytes | None) -> Any:
+            if value == values[1]:
+                raise OverflowError("integer division result too large for a float")
+            return bundled.decode(value)
+
+        def close(self) -> None:
+            pass
+
+    results = Transformer(Flaky(), MappingSettings()).run(values, time.time())  # type: ignore[arg-type]
+    assert results[1] == (UNDECODABLE, "garbage", "the decoder failed (OverflowError)")
+    assert len(results) == len(values) and results[0][0] != UNDECODABLE
