@@ -60,6 +60,7 @@ from tiktok_capi.consumer.loop.flow import DESTINATION, SHUTDOWN, FlowControl
 from tiktok_capi.consumer.loop.intake import Intake
 from tiktok_capi.consumer.loop.lanes import Lane, Lanes
 from tiktok_capi.consumer.loop.outcomes import Outcomes
+from tiktok_capi.consumer.malloc import HeapTrimmer
 from tiktok_capi.consumer.offsets.commit import Committer
 from tiktok_capi.consumer.status import ExitStatus
 from tiktok_capi.consumer.telemetry.health_state import DestinationState, HealthState
@@ -126,6 +127,7 @@ class Pipeline:
         limiter: the dead-letter limit.
         health: health facts for the HTTP port.
         stats: counters for the connector's stats.
+        heap: gives free heap memory back when large records leave much of it (consumer/malloc.py).
         clock: monotonic seconds for the steps' timers (backpressure, registry backoff,
             commit interval); injected by tests.
     """
@@ -142,9 +144,11 @@ class Pipeline:
         limiter: DlqLimiter,
         health: HealthState,
         stats: StatsRecorder,
+        heap: HeapTrimmer | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._config = config
+        self._heap = heap if heap is not None else HeapTrimmer()
         self._clock = clock
         self._tiers = tiers
         self._health = health
@@ -256,6 +260,7 @@ class Pipeline:
         self._source.sync()
         self._committer.maybe_commit(lanes.trackers())
         self._flow.report_in_flight(in_flight, in_flight_bytes)
+        self._heap.maybe_trim()
 
     def _drain(self, wait_s: float = 0.0) -> bool:
         """Handle queued events; returns whether anything was handled.
