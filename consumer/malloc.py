@@ -6,16 +6,16 @@ them when they are freed; the first such free *raises* the threshold to that blo
 
 - **Mapping every large buffer** costs CPU: each request body (~1 MB for 1,000 events) and each
   of librdkafka's fetch buffers is a fresh mapping whose pages fault in one by one, and whose
-  unmapping interrupts every core the process runs on. With the threshold at 128 KiB that was
-  ~6 % of the connector's CPU per record (docs/performance.md). The threshold is fixed at
+  unmapping interrupts every core the process runs on (docs/performance.md has what it cost at
+  128 KiB). The threshold is fixed at
   :data:`MMAP_THRESHOLD` (4 MiB; fixing it also turns glibc's moving threshold off), so those
   buffers come from the heap and are reused.
 - **Keeping freed heap memory**: with large records the heap holds what it once needed. Catching
   up after an outage with 400 KB events, the connector reached 878 MiB resident although
   ``MAX_IN_FLIGHT_BYTES`` bounded its live data to 64 MiB. :class:`HeapTrimmer` (the poll loop
   asks it once per iteration; it looks once a second) gives the free heap back with
-  ``malloc_trim`` when it holds more than :data:`TRIM_FREE_BYTES`. With ~1 KB records the free
-  heap stays far below that, so it never trims, and nothing is faulted in again.
+  ``malloc_trim`` when it holds more than :data:`TRIM_FREE_BYTES`, a bound that ~1 KB records
+  and megabyte request bodies stay under, so what is reused is not faulted in again.
 
 A ``MALLOC_MMAP_THRESHOLD_`` environment variable (glibc's own tunable) is left to win; on other
 C libraries (musl, macOS) this does nothing.
@@ -107,18 +107,15 @@ class HeapTrimmer:
         self._clock = clock
         self._next = clock() + interval_s
         self.trims = 0
-        self._info: Any = None
-        self._trim: Any = None
         libc = _libc()
-        try:
-            if libc is not None:
-                self._info, self._trim = libc.mallinfo2, libc.malloc_trim  # glibc >= 2.33
-        except AttributeError:
+        self._info: Any = getattr(libc, "mallinfo2", None)  # glibc >= 2.33
+        self._trim: Any = getattr(libc, "malloc_trim", None)
+        if self._info is None or self._trim is None:
+            self._info = None
             return
-        if self._info is not None:
-            self._info.restype = _MallInfo2
-            self._trim.argtypes = [ctypes.c_size_t]
-            self._trim.restype = ctypes.c_int
+        self._info.restype = _MallInfo2
+        self._trim.argtypes = [ctypes.c_size_t]
+        self._trim.restype = ctypes.c_int
 
     @property
     def available(self) -> bool:

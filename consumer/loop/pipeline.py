@@ -127,7 +127,6 @@ class Pipeline:
         limiter: the dead-letter limit.
         health: health facts for the HTTP port.
         stats: counters for the connector's stats.
-        heap: gives free heap memory back when large records leave much of it (consumer/malloc.py).
         clock: monotonic seconds for the steps' timers (backpressure, registry backoff,
             commit interval); injected by tests.
     """
@@ -144,11 +143,10 @@ class Pipeline:
         limiter: DlqLimiter,
         health: HealthState,
         stats: StatsRecorder,
-        heap: HeapTrimmer | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._config = config
-        self._heap = heap if heap is not None else HeapTrimmer()
+        self._heap = HeapTrimmer()  # free heap back when large records leave much of it
         self._clock = clock
         self._tiers = tiers
         self._health = health
