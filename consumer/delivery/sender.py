@@ -97,7 +97,7 @@ def request_body(head: bytes, events: list[bytes], tail: bytes) -> bytes:
     """``head`` + the events joined by commas + ``tail``, in one allocation (``events`` changes).
 
     A body runs to a megabyte: ``head + join + tail`` would build it three times over, each a
-    copy of a megabyte.
+    fresh memory mapping to fault in (consumer/malloc.py) and a copy.
     """
     if not events:
         return head + tail

@@ -60,7 +60,6 @@ from tiktok_capi.consumer.loop.flow import DESTINATION, SHUTDOWN, FlowControl
 from tiktok_capi.consumer.loop.intake import Intake
 from tiktok_capi.consumer.loop.lanes import Lane, Lanes
 from tiktok_capi.consumer.loop.outcomes import Outcomes
-from tiktok_capi.consumer.malloc import HeapTrimmer
 from tiktok_capi.consumer.offsets.commit import Committer
 from tiktok_capi.consumer.status import ExitStatus
 from tiktok_capi.consumer.telemetry.health_state import DestinationState, HealthState
@@ -146,7 +145,6 @@ class Pipeline:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._config = config
-        self._heap = HeapTrimmer()  # free heap back when large records leave much of it
         self._clock = clock
         self._tiers = tiers
         self._health = health
@@ -258,7 +256,6 @@ class Pipeline:
         self._source.sync()
         self._committer.maybe_commit(lanes.trackers())
         self._flow.report_in_flight(in_flight, in_flight_bytes)
-        self._heap.maybe_trim()
 
     def _drain(self, wait_s: float = 0.0) -> bool:
         """Handle queued events; returns whether anything was handled.
