@@ -43,6 +43,7 @@ def _report(run: dict[str, Any]) -> dict[str, Any]:
         "events_per_s_steady": run["events_per_s"],
         "cpu_us_per_record": run["cpu_us_per_record"],
         "cpu_us_per_record_by_process": run["cpu_us_per_record_by_process"],
+        "cpu_us_per_record_by_thread": run["cpu_us_per_record_by_thread"],
         "connector_peak_rss_mib": run["peak_rss_mib"]["connector"],
         "decode_workers_peak_rss_mib": run["peak_rss_mib"]["workers"],
         "seconds_first_fetch_to_last_delivery": run["seconds"],

@@ -161,6 +161,7 @@ class Snapshot:
     workers_cpu: float
     emulator_cpu: float
     broker_cpu: float
+    threads_cpu: dict[str, float] = field(default_factory=dict)  # connectors' roles
 
 
 class Bench:
@@ -370,6 +371,7 @@ class Bench:
             workers,
             proc.cpu_seconds(self.emulator.pid),
             proc.cpu_seconds(self.cluster.pid),
+            _threads_cpu(connectors),
         )
 
     @staticmethod
@@ -427,6 +429,11 @@ class Bench:
                 "emulator": per_record(end.emulator_cpu - start.emulator_cpu),
                 "broker": per_record(end.broker_cpu - start.broker_cpu),
             },
+            # Where the connector process's CPU goes, by thread (decode workers not included).
+            "cpu_us_per_record_by_thread": {
+                role: per_record(end.threads_cpu[role] - start.threads_cpu.get(role, 0.0))
+                for role in end.threads_cpu
+            },
             "cpu_cores_used": round(cpu / seconds, 2) if seconds > 0 else None,
             "peak_rss_mib": memory,
         }
@@ -458,6 +465,15 @@ def _check_alive(connectors: list[Connector]) -> None:
                 f"the connector exited with status {connector.exit_status}: "
                 f"{connector.stderr_tail(1500)}"
             )
+
+
+def _threads_cpu(connectors: list[Connector]) -> dict[str, float]:
+    """The connectors' thread CPU by role, summed (:func:`bench.proc.thread_cpu_seconds`)."""
+    total: dict[str, float] = {}
+    for connector in connectors:
+        for role, seconds in proc.thread_cpu_seconds(connector.pid).items():
+            total[role] = total.get(role, 0.0) + seconds
+    return total
 
 
 def _py_spy(pid: int, out: Path, native: bool = False) -> subprocess.Popen[bytes]:

@@ -21,6 +21,7 @@ __all__ = [
     "machine",
     "peak_rss_kib",
     "rss_kib",
+    "thread_cpu_seconds",
     "tree",
     "tree_cpu_seconds",
 ]
@@ -42,6 +43,34 @@ def cpu_seconds(pid: int) -> float:
     if fields is None:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds of ``pid``'s threads by role: ``poll_loop`` (the main thread), ``librdkafka``
+    (threads librdkafka names ``rdk:*``) and ``other_threads`` (HTTP senders, health port, probe).
+
+    Threads that ended are not counted (the connector's pools live as long as it does).
+    """
+    roles = {"poll_loop": 0.0, "librdkafka": 0.0, "other_threads": 0.0}
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return roles
+    for task in tasks:
+        try:
+            text = (task / "stat").read_text()
+        except OSError:
+            continue  # ended meanwhile
+        name = text[text.find("(") + 1 : text.rfind(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        seconds = (int(fields[11]) + int(fields[12])) / _TICKS
+        if int(task.name) == pid:
+            roles["poll_loop"] += seconds
+        elif name.startswith("rdk:"):
+            roles["librdkafka"] += seconds
+        else:
+            roles["other_threads"] += seconds
+    return roles
 
 
 def descendants(pid: int) -> list[int]:

@@ -14,9 +14,11 @@ to the printed table. What each measures: docs/performance.md.
 from __future__ import annotations
 
 import json
+import pickle
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -40,6 +42,7 @@ __all__ = ["SCENARIOS", "Options", "Suite"]
 SCENARIOS = ("ceiling", "e2e", "batching", "latency", "curves", "scaling", "steady", "memory")
 
 _PROCESSES = ("connector", "decode_workers", "emulator", "broker")
+_THREADS = ("poll_loop", "librdkafka", "other_threads")
 _MEMORY = ("connector", "workers", "total", "sampled_total")
 
 
@@ -114,6 +117,9 @@ def _row(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "cpu_us_per_record_by_process": {
             name: fig(name, "µs/record", "cpu_us_per_record_by_process") for name in _PROCESSES
         },
+        "cpu_us_per_record_by_thread": {
+            name: fig(name, "µs/record", "cpu_us_per_record_by_thread") for name in _THREADS
+        },
         "peak_rss_mib": {name: fig(name, "MiB", "peak_rss_mib") for name in _MEMORY},
         "runs_ok": len(good),
         "runs_failed": len(runs) - len(good),
@@ -139,6 +145,7 @@ class Suite:
         self._drains: dict[tuple[RunConfig, str], list[dict[str, Any]]] = {}
         self._ceiling: dict[str, dict[str, Any]] = {}
         self._now = time.time()
+        self._scratch: Path | None = None  # the run's temporary files (the pool for ceilings)
         self.cluster: Cluster | None = None
         self.bench: Bench | None = None
         self.results: dict[str, Any] = {}
@@ -159,7 +166,12 @@ class Suite:
             "scenarios": {},
             "table": self.table.lines,
         }
-        with Cluster() as cluster, EmulatorProcess() as emulator:
+        with (
+            tempfile.TemporaryDirectory(prefix="tiktok-capi-bench-") as scratch,
+            Cluster() as cluster,
+            EmulatorProcess() as emulator,
+        ):
+            self._scratch = Path(scratch)
             self.cluster = cluster
             self.bench = Bench(
                 cluster,
@@ -295,15 +307,16 @@ class Suite:
     ) -> list[dict[str, Any]]:
         """``repeat`` reads of ``topic`` to lag 0 under ``config`` (shared across scenarios).
 
-        ``paired_ceiling``: measure the ceiling of the run's build right before each run (its
-        ``ceiling_cpu_us_per_record``), so a ratio compares figures taken a minute apart, not
-        ten: these machines drift by more than the difference being measured.
+        ``paired_ceiling``: measure the ceiling of the run's build on the topic's own records
+        right before each run (its ``ceiling_cpu_us_per_record``), so a ratio compares the same
+        work measured a minute apart, not ten: these machines drift by more than the
+        difference being measured.
         """
         assert self.bench is not None
         runs = self._drains.setdefault((config, topic.name), [])
         while len(runs) < self.o.repeat:
             label = f"{_case(config)} drain {topic.name} {len(runs) + 1}/{self.o.repeat}"
-            ceiling = self._ceiling_now(config.build) if paired_ceiling else None
+            ceiling = self._ceiling_now(config.build, topic) if paired_ceiling else None
             run = self._attempt(label, self.bench.drain, config, topic)
             if ceiling is not None:
                 run["ceiling_cpu_us_per_record"] = ceiling
@@ -316,12 +329,24 @@ class Suite:
             self._ceiling[build] = self._run_ceiling(build, self.o.repeat)
         return self._ceiling[build]
 
-    def _ceiling_now(self, build: str) -> float:
-        """The bundled layout's ceiling of ``build`` now: the median of three passes."""
-        runs = self._run_ceiling(build, 3, "bundled_avro")["formats"]["bundled_avro"]
-        return float(statistics.median(runs["cpu_us_per_record_runs"]))
+    def _ceiling_now(self, build: str, topic: Topic) -> float:
+        """The ceiling of ``build`` now, on ``topic``'s records: the median of two passes.
 
-    def _run_ceiling(self, build: str, repeat: int, formats: str | None = None) -> dict[str, Any]:
+        The records an end-to-end drain of ``topic`` reads (the pool cycled to its length,
+        mapping caches empty at the start, :func:`bench.ceiling.measure_stream`), not the
+        ceiling scenario's generated set: "decode + map + encode the same records".
+        """
+        assert self._scratch is not None
+        stream = self._scratch / "pool.pickle"
+        if not stream.exists():
+            stream.write_bytes(pickle.dumps(self.pool.values))
+        extra = ["--stream", str(stream), "--records", str(topic.records)]
+        runs = self._run_ceiling(build, 2, extra=extra)["cpu_us_per_record_runs"]
+        return float(statistics.median(runs))
+
+    def _run_ceiling(
+        self, build: str, repeat: int, formats: str | None = None, extra: Sequence[str] = ()
+    ) -> dict[str, Any]:
         assert self.bench is not None
         command = [
             sys.executable,
@@ -335,7 +360,9 @@ class Suite:
             str(self.o.seed),
             "--now",
             str(self._now),
-        ] + (["--formats", formats] if formats else [])
+            *(["--formats", formats] if formats else []),
+            *extra,  # later options win: --records of a stream
+        ]
         done = subprocess.run(
             command,
             env=self.bench.build_env(build),
@@ -483,6 +510,9 @@ class Suite:
             self._add_rate_lines("e2e", case, row, vs_pure, "vs pure")
             self.table.add("e2e", case, "events/s delivered", row["events_per_s"])
             self.table.add("e2e", case, "overhead (CPU ÷ ceiling)", row["overhead"])
+            for thread in _THREADS:
+                figure_ = row["cpu_us_per_record_by_thread"][thread]
+                self.table.add("e2e", case, f"CPU µs/record: {thread}", figure_)
             self.table.add("e2e", case, "peak RSS total", row["peak_rss_mib"]["total"])
         targets = {
             f"{r['build']}.overhead<=1.25": (median(r["overhead"]) or 99) <= 1.25 for r in rows

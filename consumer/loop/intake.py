@@ -22,7 +22,8 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Final
+from itertools import groupby
+from typing import Final, cast
 
 from confluent_kafka import KafkaError
 
@@ -40,7 +41,7 @@ from tiktok_capi.consumer.kafka.source import PartitionKey
 from tiktok_capi.consumer.loop.batcher import Batch, Batcher
 from tiktok_capi.consumer.loop.chunk import Chunk
 from tiktok_capi.consumer.loop.flow import FlowControl
-from tiktok_capi.consumer.loop.lanes import Lanes
+from tiktok_capi.consumer.loop.lanes import Lane, Lanes
 from tiktok_capi.consumer.offsets.tracker import PartitionOffsets
 from tiktok_capi.consumer.telemetry.metrics import (
     DECODE_FAILURES,
@@ -98,17 +99,85 @@ class Intake:
 
     def take(self, messages: Sequence[KafkaMessage]) -> Chunk | None:
         """Track one consumed batch; returns the chunk to decode (``None``: nothing to decode)."""
-        now = self._wall_clock()
+        chunk = Chunk(self._wall_clock())
+        consumed: dict[str, int] = {}
+        too_large: list[tuple[PartitionOffsets, int, KafkaMessage, int]] = []
+        if [msg.error() for msg in messages].count(None) == len(messages):
+            self._take_runs(messages, chunk, consumed, too_large)
+        else:  # an error or end-of-partition event among them (rare): one record at a time
+            self._take_each(messages, chunk, consumed, too_large, set())
+        for topic, count in consumed.items():
+            RECORDS_CONSUMED.add(count, {"topic": topic})
+        if consumed:
+            self._stats.consumed(sum(consumed.values()), 0, {})
+        for tracker, offset, msg, size in too_large:
+            self._too_large(tracker, offset, msg, size)
+        return chunk if chunk.values else None
+
+    def _take_runs(
+        self,
+        messages: Sequence[KafkaMessage],
+        chunk: Chunk,
+        consumed: dict[str, int],
+        too_large: list[tuple[PartitionOffsets, int, KafkaMessage, int]],
+    ) -> None:
+        """Take error-free messages by runs of one partition (a fetch returns them so).
+
+        A run of a source partition is tracked in one step; a retry tier's run, or one that
+        needs a closer look (a tombstone, a record over the size cap, an offset not new), is
+        taken one record at a time.
+        """
         by_topic = self._lanes.by_topic
         blocked: set[PartitionKey] = set()
-        consumed: dict[str, int] = {}
-        chunk = Chunk(now)
-        trackers = chunk.trackers
-        offsets = chunk.offsets
-        kept = chunk.messages
-        values = chunk.values
+        topics = [msg.topic() for msg in messages]
+        keys = zip(topics, [msg.partition() for msg in messages], strict=True)
+        start = 0
+        for (topic, partition), group in groupby(keys):
+            end = start + len(list(group))
+            run = messages[start:end]
+            start = end
+            lanes = by_topic.get(topic) if topic is not None else None
+            lane = lanes.get(partition or 0) if lanes is not None else None
+            if lane is None:
+                continue  # not (or no longer) ours
+            if lane.tier is None and self._take_run(lane, run, chunk, consumed):
+                continue
+            self._take_each(run, chunk, consumed, too_large, blocked)
+
+    def _take_run(
+        self, lane: Lane, run: Sequence[KafkaMessage], chunk: Chunk, consumed: dict[str, int]
+    ) -> bool:
+        """Track a run of one source partition at once; ``False`` (nothing done) when one of its
+        records needs :meth:`_take_each`."""
+        values = [msg.value() for msg in run]
+        if None in values:
+            return False
+        sizes = list(map(len, cast("list[bytes]", values)))
+        if self._max_record and max(sizes) > self._max_record:
+            return False
+        offsets = [msg.offset() for msg in run]
+        if None in offsets or not lane.tracker.track_run(cast("list[int]", offsets), sizes):
+            return False
+        chunk.trackers += [lane.tracker] * len(run)
+        chunk.offsets += cast("list[int]", offsets)
+        chunk.messages += run
+        chunk.values += values
+        topic = lane.key[0]
+        consumed[topic] = consumed.get(topic, 0) + len(run)
+        return True
+
+    def _take_each(
+        self,
+        messages: Sequence[KafkaMessage],
+        chunk: Chunk,
+        consumed: dict[str, int],
+        too_large: list[tuple[PartitionOffsets, int, KafkaMessage, int]],
+        blocked: set[PartitionKey],
+    ) -> None:
+        """Take messages one at a time: errors, retry tiers (due or not), anything unusual."""
+        now = chunk.now
+        by_topic = self._lanes.by_topic
         cap = self._max_record
-        too_large: list[tuple[PartitionOffsets, int, KafkaMessage, int]] = []
         for msg in messages:
             error = msg.error()
             if error is not None:
@@ -144,17 +213,10 @@ class Intake:
             if cap and size > cap:
                 too_large.append((tracker, offset, msg, size))
                 continue
-            trackers.append(tracker)
-            offsets.append(offset)
-            kept.append(msg)
-            values.append(value)
-        for topic, count in consumed.items():
-            RECORDS_CONSUMED.add(count, {"topic": topic})
-        if consumed:
-            self._stats.consumed(sum(consumed.values()), 0, {})
-        for tracker, offset, msg, size in too_large:
-            self._too_large(tracker, offset, msg, size)
-        return chunk if values else None
+            chunk.trackers.append(tracker)
+            chunk.offsets.append(offset)
+            chunk.messages.append(msg)
+            chunk.values.append(value)
 
     def redo_due(self) -> list[Chunk]:
         """Chunks held back for the schema registry whose backoff is over (decode them again)."""

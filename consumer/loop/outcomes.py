@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from itertools import groupby
 
 import orjson
 
@@ -123,9 +124,12 @@ class Outcomes:
             names = batch.names
             delivered = outcome.delivered
             if len(delivered) == len(trackers):  # the whole batch (the common case)
-                for tracker, offset in zip(trackers, offsets, strict=True):
+                start = 0
+                for tracker, run in groupby(trackers):  # by runs of one partition
+                    end = start + len(list(run))
                     if tracker.active:
-                        tracker.resolve(offset)
+                        tracker.resolve_run(offsets[start:end])
+                    start = end
                 by_name = Counter(names)
             else:
                 for i in delivered:

@@ -15,6 +15,9 @@ Every operation is O(1) amortised; only the poll loop touches a tracker (no lock
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
+from itertools import islice, repeat
+from operator import lt
 
 __all__ = ["PartitionOffsets"]
 
@@ -65,6 +68,53 @@ class PartitionOffsets:
             self._sizes[offset] = size
             self.bytes += size
         return True
+
+    def track_run(self, offsets: Sequence[int], sizes: Sequence[int]) -> bool:
+        """Take responsibility for a run of records at once: :meth:`track` for each, in order.
+
+        Returns ``False`` and changes nothing unless every offset is new and they increase
+        (the caller then tracks them one by one). The poll loop takes a consumed batch by runs
+        of one partition: one call instead of one per record.
+        """
+        if not offsets:
+            return True
+        last = self._last
+        if last is not None and offsets[0] <= last:
+            return False
+        if not all(map(lt, offsets, islice(offsets, 1, None))):
+            return False
+        self._pending.extend(offsets)
+        self._last = offsets[-1]
+        total = sum(sizes)
+        if total:
+            self._sizes.update(zip(offsets, sizes, strict=True))
+            self.bytes += total
+        return True
+
+    def resolve_run(self, offsets: Sequence[int]) -> None:
+        """:meth:`resolve` each of ``offsets`` (increasing); at once when they are the oldest
+        pending ones, the common case of a delivered batch."""
+        count = len(offsets)
+        pending = self._pending
+        if count < 2 or len(pending) < count or pending[0] != offsets[0]:
+            for offset in offsets:
+                self.resolve(offset)
+            return
+        if list(islice(pending, count)) != list(offsets):
+            for offset in offsets:
+                self.resolve(offset)
+            return
+        if self._sizes:
+            pop = self._sizes.pop
+            self.bytes -= sum([pop(offset, 0) for offset in offsets])
+        popleft = pending.popleft
+        for _ in repeat(None, count):
+            popleft()
+        done = self._done
+        if done:
+            done.difference_update(offsets)
+            while pending and pending[0] in done:
+                done.discard(popleft())
 
     def resolve(self, offset: int) -> None:
         """Mark the record at ``offset`` resolved; advances the committable point if it can.

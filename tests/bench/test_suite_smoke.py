@@ -95,7 +95,12 @@ def test_end_to_end_reports_rates_cpu_and_overhead(results: dict[str, Any]) -> N
     run = row["runs"][0]
     assert run["records"] > 0 and run["exit_statuses"] == [0]
     assert run["cpu_us_per_record_by_process"]["connector"] > 0
-    # The overhead divides each run by the ceiling measured just before it.
+    by_thread = run["cpu_us_per_record_by_thread"]
+    assert set(by_thread) == {"poll_loop", "librdkafka", "other_threads"}
+    assert by_thread["poll_loop"] > 0
+    assert by_thread["poll_loop"] <= run["cpu_us_per_record_by_process"]["connector"]
+    assert _is_figure(row["cpu_us_per_record_by_thread"]["poll_loop"])
+    # The overhead divides each run by the ceiling measured just before it, on its records.
     assert row["overhead_paired"] is True and run["ceiling_cpu_us_per_record"] > 0
     paired = run["cpu_us_per_record"] / run["ceiling_cpu_us_per_record"]
     assert row["overhead"]["runs"] == [pytest.approx(paired, rel=1e-2)]
@@ -125,7 +130,7 @@ def test_steady_load_measures_produce_to_receipt(results: dict[str, Any]) -> Non
 
 def test_memory_covers_backlogs_and_large_records(results: dict[str, Any]) -> None:
     rows = results["scenarios"]["memory"]["rows"]
-    assert [r["backlog"] for r in rows] == [3000, 4]
+    assert [r["backlog"] for r in rows] == [20_000, 4]
     assert rows[1]["record_bytes"] >= 200_000
     for row in rows:
         assert _is_figure(row["peak_rss_mib"]["total"])

@@ -26,7 +26,7 @@ NOW = 1_700_000_000.0
 
 
 class Setup:
-    def __init__(self, batch_size: int = 3) -> None:
+    def __init__(self, batch_size: int = 3, max_record_bytes: int = 0) -> None:
         self.lanes = Lanes()
         self.lanes.add(("src", 0), None)
         self.lanes.add(("src", 1), None)
@@ -44,6 +44,7 @@ class Setup:
             self.stats,
             clock=self.clock,
             wall_clock=lambda: NOW,
+            max_record_bytes=max_record_bytes,
         )
 
 
@@ -70,6 +71,35 @@ def test_take_tracks_what_is_assigned_and_drops_the_rest() -> None:
     assert s.lanes.in_flight() == 2
     assert s.stats.snapshot().consumed == 2
     assert s.intake.take([Msg("other", 0, 2)]) is None
+
+
+def test_runs_of_a_partition_are_taken_as_one_record_at_a_time_would_be() -> None:
+    # take() tracks a run of one source partition in one step; a run with a tombstone, a record
+    # over MAX_RECORD_BYTES or an offset taken already falls back to one record at a time, and
+    # a retry tier's run always does. Same chunk, same offsets, same dead letters.
+    s = Setup(max_record_bytes=10)
+    due = str(int((NOW + 60) * 1000)).encode()
+    chunk = s.intake.take(
+        [Msg("src", 0, 5), Msg("src", 0, 6), Msg("src", 1, 9),   # two clean runs
+         Msg("src", 0, 7, value=None), Msg("src", 0, 8),          # a tombstone
+         Msg("src", 1, 10), Msg("src", 1, 9), Msg("src", 1, 11),  # 9 again: dropped
+         Msg("src", 0, 9, value=b"x" * 11), Msg("src", 0, 10),    # over the cap
+         Msg("src.retry.1", 0, 3, headers=[(HEADER_DUE_AT, due)]), Msg("src.retry.1", 0, 4),
+         Msg("other", 0, 1), Msg("src", 7, 1)]                     # not ours
+    )  # fmt: skip
+    assert chunk is not None
+    assert [(m.partition(), m.offset()) for m in chunk.messages] == [
+        (0, 5), (0, 6), (1, 9), (0, 7), (0, 8), (1, 10), (1, 11), (0, 10)
+    ]  # fmt: skip
+    assert chunk.offsets == [m.offset() for m in chunk.messages]
+    assert chunk.values == [m.value() for m in chunk.messages]
+    assert [t.partition for t in chunk.trackers] == [m.partition() for m in chunk.messages]
+    assert [(o, reason) for o, reason, _ in s.router.dead] == [(9, "record_too_large")]
+    src0, src1 = s.lanes.by_topic["src"][0].tracker, s.lanes.by_topic["src"][1].tracker
+    assert (src0.unresolved, src0.last, src0.bytes) == (6, 10, 4 + 11)
+    assert (src1.unresolved, src1.last) == (3, 11)
+    assert s.source.seeks == [("src.retry.1", 0, 3)]  # its head is not due: rewound
+    assert s.stats.snapshot().consumed == 9
 
 
 def test_a_tier_record_not_due_blocks_the_rest_of_its_partition_in_the_batch() -> None:

@@ -162,3 +162,19 @@ def test_a_whole_delivered_batch_resolves_only_the_partitions_still_ours() -> No
     assert kept.committable == 2 and kept.unresolved == 0
     assert revoked.resolved == []  # the new owner reads them again
     assert stats.snapshot().delivered == {"Pageview": 4}
+
+
+def test_batches_of_interleaved_runs_delivered_out_of_order_commit_only_what_is_done() -> None:
+    # A delivered batch resolves by runs of one partition; a later batch that comes back first
+    # must not move the committable point past the earlier one still in flight.
+    outcomes, _router, _stats = _outcomes()
+    p0, p1 = PartitionOffsets("src", 0), PartitionOffsets("src", 1)
+    first = _batch(p0, range(0, 3))
+    first.extend(_batch(p1, range(0, 2)), (0, 1))
+    second = _batch(p0, range(3, 5))
+    second.extend(_batch(p1, range(2, 4)), (0, 1))
+    second.extend(_batch(p0, range(5, 6)), (0,))
+    outcomes.on_delivered(second, _done(BatchOutcome(delivered=tuple(range(5)), requests=1)))
+    assert (p0.committable, p0.unresolved, p1.committable, p1.unresolved) == (0, 3, 0, 2)
+    outcomes.on_delivered(first, _done(BatchOutcome(delivered=tuple(range(5)), requests=1)))
+    assert (p0.committable, p0.unresolved, p1.committable, p1.unresolved) == (6, 0, 4, 0)

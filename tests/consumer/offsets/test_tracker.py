@@ -135,3 +135,54 @@ def test_bytes_follow_the_unresolved_records() -> None:
     assert tracker.bytes == 50
     tracker.retire()
     assert tracker.bytes == 0
+
+
+def _state(tracker: PartitionOffsets) -> tuple[object, ...]:
+    return (tracker.committable, tracker.unresolved, tracker.bytes, tracker.last)
+
+
+@given(st.randoms(use_true_random=False), st.integers(min_value=1, max_value=120))
+def test_runs_do_what_one_record_at_a_time_does(rnd: random.Random, count: int) -> None:
+    # The poll loop tracks consumed runs and resolves delivered runs in one call each: the same
+    # state as one track()/resolve() per record, whatever the runs — refused runs (not new, not
+    # increasing) change nothing, runs that are not the oldest pending fall back per record.
+    runs, each = PartitionOffsets("t", 0), PartitionOffsets("t", 0)
+    offsets = sorted(rnd.sample(range(3 * count), count))
+    sizes = [rnd.choice((0, 10, 700)) for _ in offsets]
+    tracked: list[int] = []
+    start = 0
+    while start < len(offsets):
+        end = start + rnd.randint(1, 8)
+        run, run_sizes = offsets[start:end], sizes[start:end]
+        if rnd.random() < 0.15:  # a glitch: a run starting behind what was taken, or reordered
+            behind = [max(0, run[0] - rnd.randint(0, 3)), *run[1:]]
+            run = behind if rnd.random() < 0.5 else run[::-1]
+        accepted = runs.track_run(run, run_sizes)
+        new = (each.last is None or run[0] > each.last) and run == sorted(set(run))
+        assert accepted is new
+        if accepted:
+            for offset, size in zip(run, run_sizes, strict=True):
+                assert each.track(offset, size)
+            tracked += run
+        assert _state(runs) == _state(each)
+        start = end
+    pending = list(tracked)
+    while pending:
+        if rnd.random() < 0.6:  # the oldest ones, in order (a batch delivered in order)
+            part = pending[: rnd.randint(1, 10)]
+        else:  # any increasing subset, some resolved already
+            part = sorted(rnd.sample(tracked, min(len(tracked), rnd.randint(1, 5))))
+        runs.resolve_run(part)
+        for offset in part:
+            each.resolve(offset)
+        assert _state(runs) == _state(each)
+        resolved = set(part)
+        pending = [o for o in pending if o not in resolved]
+    assert runs.unresolved == 0 and runs.bytes == 0
+
+
+def test_an_empty_run_is_accepted_and_changes_nothing() -> None:
+    tracker = PartitionOffsets("t", 0)
+    assert tracker.track_run([], [])
+    tracker.resolve_run([])
+    assert tracker.committable is None and tracker.unresolved == 0
