@@ -29,20 +29,33 @@ __all__ = [
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _stat_fields(pid: int) -> list[str] | None:
+def _stat(path: Path) -> tuple[str, list[str]] | None:
+    """(command name, the fields after it) of a ``/proc/.../stat`` file; None when it is gone."""
     try:
-        # The command name (2nd field) may hold spaces and parentheses: split after the last ")".
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
+        text = path.read_text()
+    except OSError:
         return None
+    # The command name (2nd field) may hold spaces and parentheses: split after the last ")".
+    name, paren, rest = text.rpartition(")")
+    if not paren:
+        return None
+    return name.partition("(")[2], rest.split()
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    stat = _stat(Path(f"/proc/{pid}/stat"))
+    return None if stat is None else stat[1]
+
+
+def _cpu(fields: list[str]) -> float:
+    """User + system CPU seconds of a stat file's fields."""
+    return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds used so far by ``pid`` (0 when it is gone)."""
     fields = _stat_fields(pid)
-    if fields is None:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / _TICKS
+    return 0.0 if fields is None else _cpu(fields)
 
 
 def thread_cpu_seconds(pid: int) -> dict[str, float]:
@@ -57,13 +70,11 @@ def thread_cpu_seconds(pid: int) -> dict[str, float]:
     except OSError:
         return roles
     for task in tasks:
-        try:
-            text = (task / "stat").read_text()
-        except OSError:
+        stat = _stat(task / "stat")
+        if stat is None:
             continue  # ended meanwhile
-        name = text[text.find("(") + 1 : text.rfind(")")]
-        fields = text.rsplit(")", 1)[1].split()
-        seconds = (int(fields[11]) + int(fields[12])) / _TICKS
+        name, fields = stat
+        seconds = _cpu(fields)
         if int(task.name) == pid:
             roles["poll_loop"] += seconds
         elif name.startswith("rdk:"):

@@ -55,6 +55,9 @@ __all__ = ["REGISTRY_BACKOFF_S", "Intake"]
 
 log = logging.getLogger(__name__)
 
+# A record over MAX_RECORD_BYTES, dead-lettered once its batch is taken.
+_TooLarge = tuple[PartitionOffsets, int, KafkaMessage, int]
+
 REGISTRY_BACKOFF_S: Final = (1.0, 2.0, 5.0, 10.0, 30.0)
 """Waits before decoding again records the schema registry could not serve, by failure count."""
 
@@ -101,7 +104,7 @@ class Intake:
         """Track one consumed batch; returns the chunk to decode (``None``: nothing to decode)."""
         chunk = Chunk(self._wall_clock())
         consumed: dict[str, int] = {}
-        too_large: list[tuple[PartitionOffsets, int, KafkaMessage, int]] = []
+        too_large: list[_TooLarge] = []
         if [msg.error() for msg in messages].count(None) == len(messages):
             self._take_runs(messages, chunk, consumed, too_large)
         else:  # an error or end-of-partition event among them (rare): one record at a time
@@ -119,7 +122,7 @@ class Intake:
         messages: Sequence[KafkaMessage],
         chunk: Chunk,
         consumed: dict[str, int],
-        too_large: list[tuple[PartitionOffsets, int, KafkaMessage, int]],
+        too_large: list[_TooLarge],
     ) -> None:
         """Take error-free messages by runs of one partition (a fetch returns them so).
 
@@ -171,7 +174,7 @@ class Intake:
         messages: Sequence[KafkaMessage],
         chunk: Chunk,
         consumed: dict[str, int],
-        too_large: list[tuple[PartitionOffsets, int, KafkaMessage, int]],
+        too_large: list[_TooLarge],
         blocked: set[PartitionKey],
     ) -> None:
         """Take messages one at a time: errors, retry tiers (due or not), anything unusual."""

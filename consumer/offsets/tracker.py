@@ -96,11 +96,12 @@ class PartitionOffsets:
         pending ones, the common case of a delivered batch."""
         count = len(offsets)
         pending = self._pending
-        if count < 2 or len(pending) < count or pending[0] != offsets[0]:
-            for offset in offsets:
-                self.resolve(offset)
-            return
-        if list(islice(pending, count)) != list(offsets):
+        if (
+            count < 2
+            or len(pending) < count
+            or pending[0] != offsets[0]
+            or list(islice(pending, count)) != list(offsets)
+        ):
             for offset in offsets:
                 self.resolve(offset)
             return
