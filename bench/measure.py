@@ -451,7 +451,7 @@ class Bench:
             ok=all(s == 0 for s in statuses) and stats["rejected_requests"] == 0,
         )
         if not result["ok"]:
-            result["stderr_tail"] = connectors[0].stderr_tail(1500)
+            result["stderr_tail"] = connectors[0].stderr_tail(8000)  # stacks, if killed
         for connector in connectors:
             connector.close()
         return result

@@ -85,14 +85,22 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], what: str, timeout_s:
             time.sleep(0.05)
 
 
-def _stop(process: subprocess.Popen[bytes], timeout_s: float) -> int:
-    """SIGTERM, wait; then SIGKILL to the whole session (workers included). The exit status."""
+def _stop(process: subprocess.Popen[bytes], timeout_s: float, stacks: bool = False) -> int:
+    """SIGTERM, wait; then SIGKILL to the whole session (workers included). The exit status.
+
+    ``stacks``: before the SIGKILL, SIGUSR1 (the connector writes its threads' stacks to stderr).
+    """
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
             return process.wait(timeout_s)
         except subprocess.TimeoutExpired:
             pass
+        if stacks:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGUSR1)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                return process.wait(2)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     return process.wait()
@@ -229,7 +237,7 @@ class Connector:
         """SIGTERM and wait (SIGKILL to its session after ``timeout_s``); the exit status."""
         process, self._process = self._process, None
         if process is not None:
-            self.exit_status = _stop(process, timeout_s)
+            self.exit_status = _stop(process, timeout_s, stacks=True)
         return self.exit_status if self.exit_status is not None else 0
 
     def kill(self) -> None:

@@ -279,6 +279,12 @@ class Suite:
             f"   {label}: {rate or 0:,} records/s, {cpu} µs CPU/record"
             + ("" if result.get("ok") else " (NOT OK)")
         )
+        if not result.get("ok"):
+            self.log(
+                f"      exit statuses {result.get('exit_statuses')}, "
+                f"{result.get('rejected_requests')} request(s) rejected; the connector's stderr "
+                f"ends:\n{result.get('stderr_tail', '')}"
+            )
         return result
 
     def windowed(self, configs: Sequence[RunConfig]) -> dict[RunConfig, list[dict[str, Any]]]:

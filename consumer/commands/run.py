@@ -64,6 +64,7 @@ def serve(settings: Any) -> int:
     SIGTERM and SIGINT are handled from the first moment on: during start-up (an unreachable
     broker, topics being created) they end it at once with status 0.
     """
+    import faulthandler
     import logging
     import signal
 
@@ -92,9 +93,13 @@ def serve(settings: Any) -> int:
         connector.stop()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    # `kill -USR1 <pid>` writes every thread's stack to stderr (file, line, function: no values),
+    # to see where a connector that does not stop is waiting.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         return _serve(settings, connector)
     finally:
+        faulthandler.unregister(signal.SIGUSR1)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         logs.flush_repeats()

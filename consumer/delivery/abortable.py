@@ -26,6 +26,8 @@ import httpx
 
 __all__ = ["AbortableBackend", "TrackedStream"]
 
+_ABORTED = "the sender is closed: no new connections"
+
 
 class TrackedStream(httpcore.NetworkStream):
     """A network stream that registers itself (and its TLS successor) for :meth:`abort`."""
@@ -70,6 +72,7 @@ class AbortableBackend(httpcore.NetworkBackend):
         self._backend = httpcore.SyncBackend()
         self._streams: weakref.WeakSet[TrackedStream] = weakref.WeakSet()
         self._lock = threading.Lock()
+        self._aborted = False
 
     def install(self, client: httpx.Client) -> None:
         """Use this backend in the client's connection pools (default transport and proxies).
@@ -85,18 +88,25 @@ class AbortableBackend(httpcore.NetworkBackend):
                 pool._network_backend = self
 
     def track(self, stream: TrackedStream) -> None:
+        """Register ``stream`` for :meth:`abort`; shut it down at once when that already ran."""
         with self._lock:
-            self._streams.add(stream)
+            if not self._aborted:
+                self._streams.add(stream)
+                return
+        _shut_down(stream)
 
     def abort(self) -> None:
-        """Shut down every socket still open: blocked reads and writes fail at once."""
+        """Shut down every socket open, and every one opened from now on: blocked reads and
+        writes fail at once, new connections are refused.
+
+        For good: a request that starts (or a connection that finishes opening) just after
+        this call would otherwise wait on its answer up to the request timeout.
+        """
         with self._lock:
+            self._aborted = True
             streams = list(self._streams)
         for stream in streams:
-            sock = stream.get_extra_info("socket")
-            if isinstance(sock, socket.socket):
-                with contextlib.suppress(OSError):  # already closed
-                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            _shut_down(stream)
 
     def connect_tcp(
         self,
@@ -106,6 +116,8 @@ class AbortableBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
+        if self._aborted:
+            raise httpcore.ConnectError(_ABORTED)
         stream = self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
         return TrackedStream(stream, self)
 
@@ -115,8 +127,17 @@ class AbortableBackend(httpcore.NetworkBackend):
         timeout: float | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
+        if self._aborted:
+            raise httpcore.ConnectError(_ABORTED)
         stream = self._backend.connect_unix_socket(path, timeout, socket_options)
         return TrackedStream(stream, self)
 
     def sleep(self, seconds: float) -> None:
         self._backend.sleep(seconds)
+
+
+def _shut_down(stream: TrackedStream) -> None:
+    sock = stream.get_extra_info("socket")
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):  # already closed
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)

@@ -46,7 +46,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         timeout=280,
         check=False,
     )
-    assert completed.returncode == 0, completed.stderr[-4000:]
+    assert completed.returncode == 0, completed.stderr[-12000:]
     assert "scenario" in completed.stdout  # the table's header line
     data: dict[str, Any] = json.loads((out / "results.json").read_text())
     data["_plot_written"] = (out / "curves.png").exists()
