@@ -17,6 +17,7 @@ from typing import Any
 
 __all__ = [
     "cpu_seconds",
+    "cpu_times",
     "descendants",
     "machine",
     "peak_rss_kib",
@@ -82,6 +83,19 @@ def thread_cpu_seconds(pid: int) -> dict[str, float]:
         else:
             roles["other_threads"] += seconds
     return roles
+
+
+def cpu_times() -> tuple[int, int]:
+    """(steal, total) clock ticks of the whole machine so far, from ``/proc/stat``: the share of
+    the CPU a hypervisor gave other guests, what makes a shared machine slower minute to minute.
+    """
+    try:
+        with open("/proc/stat") as stat:
+            fields = stat.readline().split()[1:]
+    except OSError:
+        return 0, 0
+    ticks = [int(x) for x in fields[:8]]  # user nice system idle iowait irq softirq steal
+    return (ticks[7] if len(ticks) == 8 else 0), sum(ticks)
 
 
 def descendants(pid: int) -> list[int]:

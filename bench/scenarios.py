@@ -1,11 +1,13 @@
 """The scenarios of ``make bench`` (issue 13), and what they share within one suite run.
 
 One broker holds every topic (filled once, read by a fresh consumer group per run) and one
-emulator answers every run (reset, and its latency set, before each). Runs of the same
-configuration are measured once and shared: the default configuration's steady-state window
-is the zero-latency reference of the latency scenario, the batched reference of the batching
-scenario and the default cell of the cost curves. Repeats take turns (run 1 of every
-configuration, then run 2...), so a busy neighbour on a shared machine slows them alike.
+emulator answers every run (reset, and its latency set, before each). Each scenario measures
+its own reference beside what it compares with it (the default configuration's window in the
+batching, latency, cost-curve and scaling scenarios, and again as the steady scenario's
+capacity): shared machines drift by 2x within a suite, so a ratio is only worth its name when
+both sides were measured in turn. Repeats take turns (run 1 of every configuration, then run
+2...), so a busy neighbour slows them alike. Drains to lag 0 are shared (each topic is drained
+by one scenario).
 
 The ``scenario_*`` methods each return their section of ``results.json`` and add their lines
 to the printed table. What each measures: docs/performance.md.
@@ -102,6 +104,12 @@ def _case(config: RunConfig) -> str:
     return " · ".join(parts)
 
 
+def _steal_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of the machine's CPU ticks stolen between two :func:`proc.cpu_times`."""
+    total = after[1] - before[1]
+    return round((after[0] - before[0]) / total, 3) if total > 0 else 0.0
+
+
 def _row(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Figures of the successful runs of one configuration, and the runs themselves."""
     good = [r for r in runs if r.get("ok")]
@@ -141,7 +149,9 @@ class Suite:
         self.log = log
         self.table = Table()
         self._pool: Pool | None = None
-        self._windows: dict[RunConfig, list[dict[str, Any]]] = {}
+        # Steady-state windows by (scenario, configuration): measured again in each scenario.
+        self._windows: dict[tuple[str, RunConfig], list[dict[str, Any]]] = {}
+        self._scope = ""  # the scenario running
         self._drains: dict[tuple[RunConfig, str], list[dict[str, Any]]] = {}
         self._ceiling: dict[str, dict[str, Any]] = {}
         self._now = time.time()
@@ -154,6 +164,7 @@ class Suite:
     def run(self) -> dict[str, Any]:
         """Every selected scenario; results.json is rewritten after each one."""
         started = time.monotonic()
+        suite_steal = proc.cpu_times()
         options = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self.o).items()}
         self.results = {
             "suite": "tiktok-capi benchmarks (issue 13)",
@@ -184,19 +195,31 @@ class Suite:
                 if name not in self.o.only:
                     continue
                 self.log(f"== {name}")
+                self._scope = name
                 begun = time.monotonic()
+                steal_before = proc.cpu_times()
                 try:
                     section = getattr(self, f"scenario_{name}")()
                 except Exception as exc:  # one scenario failing must not lose the others
                     self.log(f"!! {name} failed: {type(exc).__name__}: {exc}")
                     section = {"error": f"{type(exc).__name__}: {exc}"}
                 section["seconds"] = round(time.monotonic() - begun, 1)
+                section["cpu_steal_share"] = _steal_share(steal_before, proc.cpu_times())
+                if section["cpu_steal_share"] >= 0.05:
+                    self.log(
+                        f"   {name}: {section['cpu_steal_share']:.0%} of the CPU was stolen by "
+                        "the hypervisor (other guests): its figures are slower than this "
+                        "machine's"
+                    )
                 self.results["scenarios"][name] = section
                 self._save(started)
             if self.o.profile is not None:
                 self.log("== profile")
                 self.results["profile"] = self.profile(self.o.profile)
-        self.results["machine_after"] = {"load_average": proc.machine()["load_average"]}
+        self.results["machine_after"] = {
+            "load_average": proc.machine()["load_average"],
+            "cpu_steal_share": _steal_share(suite_steal, proc.cpu_times()),
+        }
         self._save(started)
         return self.results
 
@@ -288,13 +311,14 @@ class Suite:
         return result
 
     def windowed(self, configs: Sequence[RunConfig]) -> dict[RunConfig, list[dict[str, Any]]]:
-        """``repeat`` steady-state windows of each configuration (shared across scenarios)."""
+        """``repeat`` steady-state windows of each configuration, taking turns (shared within the
+        running scenario only)."""
         bench = self.bench
         assert bench is not None
         topic = self.topic(self.o.window_records)
         for number in range(self.o.repeat):
             for config in configs:
-                runs = self._windows.setdefault(config, [])
+                runs = self._windows.setdefault((self._scope, config), [])
                 if len(runs) > number:
                     continue
                 latency_s = config.latency_ms / 1000
@@ -306,7 +330,7 @@ class Suite:
                         label, bench.window, config, topic, warmup_s=warmup, window_s=window
                     )
                 )
-        return {config: self._windows[config] for config in configs}
+        return {config: self._windows[(self._scope, config)] for config in configs}
 
     def drained(
         self, config: RunConfig, topic: Topic, *, paired_ceiling: bool = False
@@ -576,9 +600,10 @@ class Suite:
             for batch in self.o.batch_sizes
             for flight in self.o.in_flight
         ]
-        runs = self.windowed([config for _, _, config in grid])
-        default = self._windows.get(self._default())
-        reference = _row(default) if default else None
+        default = self._default()
+        configs = [config for _, _, config in grid]
+        runs = self.windowed(configs if default in configs else [*configs, default])
+        reference = _row(runs[default])
         rows = []
         for batch, flight, config in grid:
             row = _row(runs[config])
@@ -648,15 +673,10 @@ class Suite:
             rate = self.o.steady_rate
             capacity = None
         else:
-            # The steady-state window of the defaults (measured for other scenarios anyway) is the
-            # capacity; a drain includes its ramp-up, which weighs on small topics.
-            drains = self._drains.get((config, f"bench-{self.o.records}"))
-            if config not in self._windows and drains and median(_row(drains)["records_per_s"]):
-                capacity = median(_row(drains)["records_per_s"])
-                capacity_source = "e2e drain (this run, defaults)"
-            else:
-                capacity = median(_row(self.windowed([config])[config])["records_per_s"])
-                capacity_source = "steady-state window (this run, defaults)"
+            # A steady-state window of the defaults measured right before (a drain includes its
+            # ramp-up; a figure from minutes ago may be from a faster machine).
+            capacity = median(_row(self.windowed([config])[config])["records_per_s"])
+            capacity_source = "steady-state window of the defaults, just before"
             if not capacity:
                 raise RuntimeError("no capacity figure to take half of")
             rate = capacity * self.o.steady_load
