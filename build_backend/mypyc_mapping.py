@@ -8,9 +8,11 @@ package list; :func:`stage` builds the same tree in a directory (copies for comp
 mypy, which cannot follow the editable install's import hook).
 
 Compiled: every module of the pure ``mapping`` package, the Avro fast reader
-``consumer/decode/fast.py`` (pure, strictly typed, ~30% of a decode worker's time) and the string
-field readers that generated readers call, ``consumer/decode/fields.py``. The rest of
-``consumer`` stays Python.
+``consumer/decode/fast.py`` (pure, strictly typed, ~30% of a decode worker's time), the string
+field readers that generated readers call, ``consumer/decode/fields.py``, and the poll loop's
+per-record bookkeeping (``consumer/loop/{batcher,chunk,intake,outcomes}.py``,
+``consumer/offsets/tracker.py``: offsets tracked and resolved, results batched). The rest of
+``consumer`` (I/O, threads, configuration) stays Python.
 
 Used by the PEP 517 backend (:mod:`tiktok_capi_backend`, wheels built with
 ``TIKTOK_CAPI_MYPYC=1``) and by ``python -m tools.compile_mapping`` (a compiled copy in a
@@ -57,7 +59,17 @@ NAMESPACE = "tiktok_capi"
 TOP_PACKAGES = ("consumer", "mapping", "emulator", "schemas")
 PACKAGE = "mapping"
 # Single modules compiled besides the whole of PACKAGE (pure, mypy --strict, no I/O).
-MODULES = ("consumer/decode/fast.py", "consumer/decode/fields.py")
+MODULES = (
+    "consumer/decode/fast.py",
+    "consumer/decode/fields.py",
+    # The poll loop's per-record bookkeeping: the same ~8-13 µs of plumbing per record in both
+    # builds until it was compiled (docs/performance.md, "Where the CPU goes").
+    "consumer/loop/batcher.py",
+    "consumer/loop/chunk.py",
+    "consumer/loop/intake.py",
+    "consumer/loop/outcomes.py",
+    "consumer/offsets/tracker.py",
+)
 # Packages a compiled copy (tools.compile_mapping) holds: the compiled modules live in them.
 COPIED_PACKAGES = (PACKAGE, "consumer")
 OPT_LEVEL = "3"

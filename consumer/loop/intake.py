@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 # A record over MAX_RECORD_BYTES, dead-lettered once its batch is taken.
 _TooLarge = tuple[PartitionOffsets, int, KafkaMessage, int]
 
-REGISTRY_BACKOFF_S: Final = (1.0, 2.0, 5.0, 10.0, 30.0)
+REGISTRY_BACKOFF_S: Final[tuple[float, ...]] = (1.0, 2.0, 5.0, 10.0, 30.0)
 """Waits before decoding again records the schema registry could not serve, by failure count."""
 
 

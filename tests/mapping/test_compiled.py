@@ -1,11 +1,13 @@
 """The opt-in mypyc build of the hot path behaves exactly like the pure modules.
 
-Compiled: ``mapping/`` and ``consumer/decode/{fast,fields}.py`` (the Avro fast reader, string
-fields of generated readers).
+Compiled: ``mapping/``, ``consumer/decode/{fast,fields}.py`` (the Avro fast reader, string
+fields of generated readers) and the poll loop's bookkeeping (``consumer/loop/{batcher,chunk,
+intake,outcomes}.py``, ``consumer/offsets/tracker.py``).
 
 The compiled copy is built once (``tools.compile_mapping`` into ``.build/compiled``, skipped
 when its digest matches the sources; ~15 s otherwise). Then the whole ``tests/mapping`` suite and
-the codec tests (fast reader vs fastavro, property-based) run against it in a child process,
+the codec tests (fast reader vs fastavro, property-based) and the loop and offsets unit tests
+run against it in a child process,
 and a differential test maps the sample dataset, perturbed events and the golden inputs through
 both builds and compares the JSON bytes, skip reasons and notes. Skipped, with the reason,
 where no C compiler, Python headers or mypy are available.
@@ -48,10 +50,16 @@ EXTENSION = tuple(EXTENSION_SUFFIXES)
 PROBE = """
 import json, os, sys
 
+BOOKKEEPING = (
+    "tiktok_capi.consumer.loop.batcher", "tiktok_capi.consumer.loop.chunk",
+    "tiktok_capi.consumer.loop.intake", "tiktok_capi.consumer.loop.outcomes",
+    "tiktok_capi.consumer.offsets.tracker",
+)
+
 def pytest_sessionfinish(session, exitstatus):
     files = {name: getattr(module, "__file__", None) for name, module in list(sys.modules.items())
              if name in ("tiktok_capi.mapping", "tiktok_capi.consumer.decode.fast",
-                         "tiktok_capi.consumer.decode.fields")
+                         "tiktok_capi.consumer.decode.fields", *BOOKKEEPING)
              or name.startswith("tiktok_capi.mapping.")}
     with open(os.environ["COMPILED_PROBE_OUT"], "w") as out:
         json.dump(files, out)
@@ -74,7 +82,8 @@ def test_mapping_suite_passes_against_the_compiled_package(compiled: Path, tmp_p
          # append: pytest must not put the repo (and its pure mapping/) first on sys.path
          "--import-mode=append", "tests/mapping", f"--ignore={THIS}",
          "tests/consumer/decode/test_fast.py", "tests/consumer/decode/test_codec.py",
-         "tests/consumer/decode/test_generic.py"],
+         "tests/consumer/decode/test_generic.py", "tests/consumer/loop",
+         "tests/consumer/offsets/test_tracker.py"],
         cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
         timeout=240, check=False,
     )  # fmt: skip
@@ -88,6 +97,11 @@ def test_mapping_suite_passes_against_the_compiled_package(compiled: Path, tmp_p
         "tiktok_capi.mapping.values",
         "tiktok_capi.consumer.decode.fast",
         "tiktok_capi.consumer.decode.fields",
+        "tiktok_capi.consumer.loop.batcher",
+        "tiktok_capi.consumer.loop.chunk",
+        "tiktok_capi.consumer.loop.intake",
+        "tiktok_capi.consumer.loop.outcomes",
+        "tiktok_capi.consumer.offsets.tracker",
     }
     assert expected <= files.keys()
     assert all(str(path).endswith(EXTENSION) for path in files.values()), files
@@ -131,8 +145,9 @@ def test_one_definition_of_the_build() -> None:
     assert mypyc_mapping.sources() == sorted(
         [
             *(f"mapping/{p.name}" for p in (ROOT / "mapping").glob("*.py")),
-            "consumer/decode/fast.py",
-            "consumer/decode/fields.py",
+            *(f"consumer/decode/{name}.py" for name in ("fast", "fields")),
+            *(f"consumer/loop/{name}.py" for name in ("batcher", "chunk", "intake", "outcomes")),
+            "consumer/offsets/tracker.py",
         ]
     )
     # Compiled wherever it can be (auto), insisted on (1) or refused (0).

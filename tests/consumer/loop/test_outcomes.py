@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import Future
 
 import orjson
+import pytest
 
 from tests.consumer.loop.support import FakeRouter, Msg
 from tiktok_capi.consumer.delivery.base import BatchOutcome, ErrorInfo
@@ -29,7 +30,11 @@ def _batch(tracker: PartitionOffsets, offsets: range) -> Batch:
     return batch
 
 
-class Recording(PartitionOffsets):
+# The compiled build (mypyc) compiles the tracker: Python classes cannot subclass it there.
+COMPILED_TRACKER = not hasattr(PartitionOffsets.resolve, "__code__")
+
+
+class Recording(PartitionOffsets if not COMPILED_TRACKER else object):  # type: ignore[misc]
     """A tracker that records what it was asked to resolve."""
 
     def __init__(self, topic: str, partition: int) -> None:
@@ -150,6 +155,7 @@ def test_at_shutdown_held_means_the_sender_was_closed_not_that_tiktok_refused() 
     assert outcomes.held == 0
 
 
+@pytest.mark.skipif(COMPILED_TRACKER, reason="spies on a subclass of the compiled tracker")
 def test_a_whole_delivered_batch_resolves_only_the_partitions_still_ours() -> None:
     outcomes, _router, stats = _outcomes()
     kept, revoked = PartitionOffsets("src", 0), Recording("src", 1)
