@@ -62,8 +62,8 @@ PACKAGE = "mapping"
 MODULES = (
     "consumer/decode/fast.py",
     "consumer/decode/fields.py",
-    # The poll loop's per-record bookkeeping: the same ~8-13 µs of plumbing per record in both
-    # builds until it was compiled (docs/performance.md, "Where the CPU goes").
+    # The poll loop's per-record bookkeeping: what it saves is in docs/performance.md
+    # ("Where the CPU goes").
     "consumer/loop/batcher.py",
     "consumer/loop/chunk.py",
     "consumer/loop/intake.py",

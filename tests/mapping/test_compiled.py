@@ -38,7 +38,7 @@ from tiktok_capi.mapping import (
     MappingSettings,
     map_event,
 )
-from tools.compile_mapping import ROOT, build, compiler_missing, environ
+from tools.compile_mapping import ROOT, build, compiler_missing, environ, mypyc_mapping
 
 MISSING = compiler_missing()
 pytestmark = pytest.mark.skipif(MISSING is not None, reason=f"cannot compile mapping: {MISSING}")
@@ -46,20 +46,19 @@ pytestmark = pytest.mark.skipif(MISSING is not None, reason=f"cannot compile map
 THIS = Path(__file__).resolve()
 GOLDEN = ROOT / "tests" / "golden"
 EXTENSION = tuple(EXTENSION_SUFFIXES)
-# Loaded with -p in the child pytest: records where every mapping module came from.
+# The single modules the build compiles besides mapping/, by their import names.
+SINGLE_MODULES = frozenset(
+    f"{mypyc_mapping.NAMESPACE}.{path.removesuffix('.py').replace('/', '.')}"
+    for path in mypyc_mapping.MODULES
+)
+# Loaded with -p in the child pytest: records where every compiled module came from.
 PROBE = """
 import json, os, sys
 
-BOOKKEEPING = (
-    "tiktok_capi.consumer.loop.batcher", "tiktok_capi.consumer.loop.chunk",
-    "tiktok_capi.consumer.loop.intake", "tiktok_capi.consumer.loop.outcomes",
-    "tiktok_capi.consumer.offsets.tracker",
-)
-
 def pytest_sessionfinish(session, exitstatus):
+    single = os.environ["COMPILED_PROBE_MODULES"].split(",")
     files = {name: getattr(module, "__file__", None) for name, module in list(sys.modules.items())
-             if name in ("tiktok_capi.mapping", "tiktok_capi.consumer.decode.fast",
-                         "tiktok_capi.consumer.decode.fields", *BOOKKEEPING)
+             if name in ("tiktok_capi.mapping", *single)
              or name.startswith("tiktok_capi.mapping.")}
     with open(os.environ["COMPILED_PROBE_OUT"], "w") as out:
         json.dump(files, out)
@@ -77,6 +76,7 @@ def test_mapping_suite_passes_against_the_compiled_package(compiled: Path, tmp_p
     env = environ(compiled)
     env["PYTHONPATH"] += os.pathsep + str(tmp_path)
     env["COMPILED_PROBE_OUT"] = str(report)
+    env["COMPILED_PROBE_MODULES"] = ",".join(sorted(SINGLE_MODULES))
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "compiled_probe",
          # append: pytest must not put the repo (and its pure mapping/) first on sys.path
@@ -95,13 +95,7 @@ def test_mapping_suite_passes_against_the_compiled_package(compiled: Path, tmp_p
         "tiktok_capi.mapping.mapper",
         "tiktok_capi.mapping.user",
         "tiktok_capi.mapping.values",
-        "tiktok_capi.consumer.decode.fast",
-        "tiktok_capi.consumer.decode.fields",
-        "tiktok_capi.consumer.loop.batcher",
-        "tiktok_capi.consumer.loop.chunk",
-        "tiktok_capi.consumer.loop.intake",
-        "tiktok_capi.consumer.loop.outcomes",
-        "tiktok_capi.consumer.offsets.tracker",
+        *SINGLE_MODULES,
     }
     assert expected <= files.keys()
     assert all(str(path).endswith(EXTENSION) for path in files.values()), files
@@ -126,8 +120,6 @@ def test_compiled_and_pure_map_every_event_alike(compiled: Path, tmp_path: Path)
 
 
 def test_one_definition_of_the_build() -> None:
-    sys.path.insert(0, str(ROOT / "build_backend"))
-    import mypyc_mapping
 
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     system = pyproject["build-system"]
@@ -232,8 +224,6 @@ def _perturb(value: Any, rng: random.Random) -> Any:
 def test_package_data_lives_in_declared_packages() -> None:
     """A data folder that is not a declared package makes setuptools warn on every install
     ("Package 'tiktok_capi.consumer.demo.data' is absent from the packages configuration")."""
-    sys.path.insert(0, str(ROOT / "build_backend"))
-    import mypyc_mapping
 
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     data = pyproject["tool"]["setuptools"]["package-data"]
