@@ -40,6 +40,7 @@ from bench.internals import (
     mapping_user,
     request_body,
     sample_events,
+    tune_collector,
 )
 from bench.processes import PIXEL, TOKEN
 
@@ -88,9 +89,11 @@ def measure(
             reference = bodies
         prepared.append((fmt, values, step, mapped, bodies == reference))
     # The prepared values and events are not part of a connector's heap (it holds a chunk at a
-    # time): kept out of the collector's way, or every full collection walks them.
+    # time): kept out of the collector's way, or every full collection walks them. The
+    # collector's thresholds are the connector's (consumer/collector.py).
     gc.collect()
     gc.freeze()
+    tune_collector()
     runs: dict[str, list[float]] = {fmt.name: [] for fmt in formats}
     for _ in range(repeat):
         for fmt, values, step, _mapped, _same in prepared:
@@ -124,6 +127,7 @@ def measure_stream(pool: list[bytes], records: int, repeat: int, now: float) -> 
     _one_pass(step, pool[:_CHUNK], now)  # imports, first-call set-up
     gc.collect()
     gc.freeze()
+    tune_collector()  # as the connector runs (consumer/collector.py)
     runs: list[float] = []
     for _ in range(repeat):
         mapping_user._CONVERTED.clear()

@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from tiktok_capi.consumer.collector import tune_collector
 from tiktok_capi.consumer.config.settings import OPTIONS, load_settings
 from tiktok_capi.consumer.decode.codec import (
     BundledDecoder,
@@ -89,6 +90,7 @@ __all__ = [
     "sample_events",
     "thirdparty",
     "to_record",
+    "tune_collector",
     "tuned_for_serving",
 ]
 

@@ -69,11 +69,13 @@ def serve(settings: Any) -> int:
     import signal
 
     from tiktok_capi.consumer.app import Connector
+    from tiktok_capi.consumer.collector import tune_collector
     from tiktok_capi.consumer.malloc import fix_mmap_threshold
     from tiktok_capi.consumer.telemetry import logs
     from tiktok_capi.consumer.telemetry.health_state import HealthState
 
     fix_mmap_threshold()  # freed record buffers go back to the system (consumer/malloc.py)
+    tune_collector()  # consumed records do not set off collections (consumer/collector.py)
     process = settings.process
     logs.configure(
         process.log_level, process.log_format, repeat_interval_s=process.log_repeat_interval_s
@@ -110,6 +112,7 @@ def _serve(settings: Any, connector: Any) -> int:
 
     from confluent_kafka import KafkaException
 
+    from tiktok_capi.consumer.collector import freeze_startup_heap
     from tiktok_capi.consumer.config.files import InputFileError
     from tiktok_capi.consumer.decode.registry import RegistryConfigError
     from tiktok_capi.consumer.failures.ownership import ForeignRecordsError
@@ -145,6 +148,7 @@ def _serve(settings: Any, connector: Any) -> int:
         return ExitStatus.FAILED
     log.info("health and metrics on %s:%d", settings.process.health_host, port)
     log.info("mapping: %s", "compiled with mypyc" if compiled() else "pure Python")
+    freeze_startup_heap()
     try:
         status: int = connector.run()
         return status

@@ -31,6 +31,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Final, Protocol, Self, TypeVar
 
+from tiktok_capi.consumer.collector import freeze_startup_heap, tune_collector
 from tiktok_capi.consumer.config.settings import Settings
 from tiktok_capi.consumer.decode.transform import (
     UNDECODABLE,
@@ -132,6 +133,8 @@ def _init_worker(settings: Settings, parent: int) -> None:
         target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True
     ).start()
     _worker = make_transformer(settings)
+    tune_collector()
+    freeze_startup_heap()
 
 
 def _exit_with_parent(parent: int, interval_s: float = _PARENT_WATCH_S) -> None:

@@ -406,6 +406,7 @@ class HttpSender:
                 if answer is not None:
                     code, request_id = answer.code, answer.request_id
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                _release(response)
                 error = self._classifier.error(status, answer, retry_after)
                 if error is None and code == _PARTIAL_SUCCESS and answer is not None:
                     log.warning(
@@ -434,6 +435,18 @@ class HttpSender:
         if error is not None:
             raise error
         return request_id
+
+
+def _release(response: httpx.Response) -> None:
+    """Break the cycle between a read response and its stream (encode/httpx#3733).
+
+    Unbroken, the response, its request and the request body (up to a megabyte) wait for the
+    cyclic collector instead of being freed now by reference counting.
+    """
+    response.stream = _READ
+
+
+_READ: Final = httpx.ByteStream(b"")
 
 
 def _rest(indexes: list[int], pending: deque[list[int]]) -> list[int]:

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CONSUMER = ROOT / "consumer"
 
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"status", "config", "malloc"}),
+    frozenset({"status", "config", "malloc", "collector"}),
     frozenset({"telemetry"}),
     frozenset({"kafka"}),
     frozenset({"offsets"}),

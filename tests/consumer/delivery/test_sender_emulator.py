@@ -8,6 +8,7 @@ real connection errors. Backoffs are kept tiny (the budget is what matters, not 
 from __future__ import annotations
 
 import dataclasses
+import gc
 import socket
 import threading
 import time
@@ -81,6 +82,29 @@ def test_full_batches_arrive_intact(emulator: Any, make_sender: Any) -> None:
     received = emulator.events()
     assert [e["event_id"] for e in received] == [f"evt-{n}" for n in range(1000)]
     assert received[0]["request_id"] == outcome.request_ids[0]
+
+
+def test_a_delivered_request_leaves_no_cycle_holding_its_body(
+    emulator: Any, make_sender: Any
+) -> None:
+    """httpx's Response and its stream refer to each other (encode/httpx#3733): unbroken, each
+    request body stays in memory until the collector's next pass over its generation."""
+    sender = make_sender()
+    batch = [web_event(n) for n in range(100)]
+    sender.deliver(batch)  # the connection and the pool's long-lived objects
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for _ in range(3):
+            assert len(sender.deliver(batch).delivered) == 100
+        gc.collect()
+        left = [type(o).__qualname__ for o in gc.garbage if type(o).__module__.startswith("httpx")]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert left == []
 
 
 def test_invalid_events_are_isolated_by_the_named_index(emulator: Any, make_sender: Any) -> None:
