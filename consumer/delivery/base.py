@@ -61,11 +61,23 @@ class BatchOutcome:
 class Sender(Protocol):
     """Delivers batches to the TikTok Events API. Thread-safe; called from sender threads."""
 
-    def deliver(self, events: Sequence[bytes], links: Sequence[Any] = ()) -> BatchOutcome:
+    def encode(self, events: Sequence[bytes]) -> bytes:
+        """The request body carrying every one of ``events``, for :meth:`deliver`.
+
+        Called on the thread that submits the batch (the poll loop), where the events were
+        just encoded and are still in its core's cache: building a megabyte body from them on a
+        sender thread, on the other core, cost several times as much.
+        """
+        ...
+
+    def deliver(
+        self, events: Sequence[bytes], links: Sequence[Any] = (), body: bytes | None = None
+    ) -> BatchOutcome:
         """Send ``events`` (each one TikTok event object, JSON-encoded) and classify the result.
 
         ``links`` are OpenTelemetry ``Link``s to the records carried (attached to the span of
-        each request).
+        each request). ``body``: :meth:`encode` of ``events``, when the caller built it (used
+        while the whole batch is sent; subsets of a split batch get bodies of their own).
 
         Retries throttling/5xx/timeouts in-process with backoff (honouring Retry-After) within
         its budget, and isolates events TikTok rejects as invalid (splitting the batch). Never

@@ -8,7 +8,8 @@ an event on its queue). It knows nothing of Kafka: a batch is whatever the calle
 A batch is handed to a thread only when one is free; until then it waits in :attr:`waiting`,
 on the caller's side, where the caller can still drop events from it (records of partitions
 revoked meanwhile: sending them would only duplicate what their new owner sends). The events
-are read from the key (``events_of``) when the batch starts, not when it was submitted.
+are read from the key (``events_of``) when the batch starts, not when it was submitted, and the
+request body is built then, on the caller's thread (:meth:`~.base.Sender.encode`).
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ class DeliveryPool(Generic[K]):
             if not events:
                 continue
             self.running.add(key)
-            future = self._executor.submit(self._sender.deliver, events, links)
+            body = self._sender.encode(events)  # here, where the events are in cache
+            future = self._executor.submit(self._sender.deliver, events, links, body)
             future.add_done_callback(self._poster(key))
 
     def _poster(self, key: K) -> Callable[[Future[BatchOutcome]], None]:

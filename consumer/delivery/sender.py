@@ -109,10 +109,22 @@ def request_body(head: bytes, events: list[bytes], tail: bytes) -> bytes:
 class _Batch:
     """Book-keeping of one ``deliver`` call."""
 
-    __slots__ = ("events", "invalid", "links", "request_ids", "requests", "retries", "retries_left")
+    __slots__ = (
+        "body",
+        "events",
+        "invalid",
+        "links",
+        "request_ids",
+        "requests",
+        "retries",
+        "retries_left",
+    )
 
-    def __init__(self, events: Sequence[bytes], links: Sequence[Any], retries: int) -> None:
+    def __init__(
+        self, events: Sequence[bytes], links: Sequence[Any], retries: int, body: bytes | None
+    ) -> None:
         self.events = events
+        self.body = body  # of all the events, when the caller built it
         self.links = links
         self.invalid: list[tuple[int, ErrorInfo]] = []
         self.request_ids: list[str] = []
@@ -181,7 +193,13 @@ class HttpSender:
 
     # --- Sender protocol --------------------------------------------------------------------------
 
-    def deliver(self, events: Sequence[bytes], links: Sequence[Any] = ()) -> BatchOutcome:
+    def encode(self, events: Sequence[bytes]) -> bytes:
+        """The request body carrying every one of ``events``; see :class:`.base.Sender`."""
+        return request_body(self._head, list(events), self._tail)
+
+    def deliver(
+        self, events: Sequence[bytes], links: Sequence[Any] = (), body: bytes | None = None
+    ) -> BatchOutcome:
         """Send ``events`` and say what became of each; see :class:`.base.Sender`.
 
         Every index of ``events`` ends in exactly one of ``delivered``, ``invalid``, ``failed``
@@ -189,7 +207,7 @@ class HttpSender:
         """
         if not events:
             return BatchOutcome()
-        batch = _Batch(events, links, self._policy.retries)
+        batch = _Batch(events, links, self._policy.retries, body)
         pending: deque[list[int]] = deque([list(range(len(events)))])
         delivered: list[int] = []
         failed: list[int] = []
@@ -303,8 +321,11 @@ class HttpSender:
         SenderClosedError, or the last RetryableError when the budget is spent.
         """
         events = batch.events
-        chosen = list(events) if len(indexes) == len(events) else [events[i] for i in indexes]
-        body = request_body(self._head, chosen, self._tail)
+        if len(indexes) == len(events) and batch.body is not None:
+            body = batch.body
+        else:
+            chosen = list(events) if len(indexes) == len(events) else [events[i] for i in indexes]
+            body = request_body(self._head, chosen, self._tail)
         while True:
             if not self._limiter.acquire():
                 raise SenderClosedError(_CLOSED)

@@ -165,13 +165,18 @@ class FailsOnce:
         self._http = HttpSender(settings.tiktok)
         self._pending = set(event_ids)
 
-    def deliver(self, events: Sequence[bytes], links: Sequence[Any] = ()) -> BatchOutcome:
+    def encode(self, events: Sequence[bytes]) -> bytes:
+        return self._http.encode(events)
+
+    def deliver(
+        self, events: Sequence[bytes], links: Sequence[Any] = (), body: bytes | None = None
+    ) -> BatchOutcome:
         ids = {orjson.loads(e)["event_id"] for e in events}
         if ids & self._pending:
             self._pending -= ids
             failure = ErrorInfo("transient", "HTTP 500 with a non-JSON body", http_status=500)
             return BatchOutcome(failed=tuple(range(len(events))), failure=failure, requests=1)
-        return self._http.deliver(events, links)
+        return self._http.deliver(events, links, body)
 
     def probe(self) -> ErrorInfo | None:
         return self._http.probe()

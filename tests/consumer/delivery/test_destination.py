@@ -19,7 +19,10 @@ class ProbedSender:
         self.probes = 0
         self.probed = threading.Event()
 
-    def deliver(self, events: object, links: object = ()) -> BatchOutcome:
+    def encode(self, events: object) -> bytes:
+        raise AssertionError("the destination only probes")
+
+    def deliver(self, events: object, links: object = (), body: object = None) -> BatchOutcome:
         raise AssertionError("the destination only probes")
 
     def probe(self) -> ErrorInfo | None:

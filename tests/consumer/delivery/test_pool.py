@@ -23,7 +23,13 @@ class GatedSender:
         self.sent: list[list[bytes]] = []
         self.closed = False
 
-    def deliver(self, events: Sequence[bytes], links: Sequence[Any] = ()) -> BatchOutcome:
+    def encode(self, events: Sequence[bytes]) -> bytes:
+        return b",".join(events)
+
+    def deliver(
+        self, events: Sequence[bytes], links: Sequence[Any] = (), body: bytes | None = None
+    ) -> BatchOutcome:
+        assert body == b",".join(events)  # built by the submitting thread
         self.gate.wait(10)
         self.sent.append(list(events))
         return BatchOutcome(delivered=tuple(range(len(events))), requests=1)

@@ -151,6 +151,21 @@ def test_body_is_the_envelope_around_the_joined_events(make_sender: Any) -> None
     assert "authorization" not in request.headers
 
 
+def test_a_body_the_caller_encoded_is_sent_as_is_and_subsets_get_their_own(
+    make_sender: Any,
+) -> None:
+    fake = FakeTikTok(name_index=True)
+    sender = make_sender(fake)
+    batch = events(4, bad=(2,))
+    body = sender.encode(batch)
+    assert batch == events(4, bad=(2,))  # encoding leaves the events as they were
+    outcome = sender.deliver(batch, body=body)
+    assert fake.requests[0].content == body
+    assert orjson.loads(body)["data"] == [orjson.loads(e) for e in batch]
+    assert fake.batches[1] == ["ok-0", "ok-1", "ok-3"]  # the rest, without the named event
+    assert outcome.delivered == (0, 1, 3) and [i for i, _ in outcome.invalid] == [2]
+
+
 def test_test_event_code_and_escaping(make_sender: Any) -> None:
     fake = FakeTikTok()
     sender = make_sender(fake, pixel_code='P"1', test_event_code="TEST42")

@@ -131,7 +131,12 @@ class FakeSender:
         self.closed = False
         self.links: list[Any] = []
 
-    def deliver(self, events: Sequence[bytes], links: Sequence[Any] = ()) -> BatchOutcome:
+    def encode(self, events: Sequence[bytes]) -> bytes:
+        return b""
+
+    def deliver(
+        self, events: Sequence[bytes], links: Sequence[Any] = (), body: bytes | None = None
+    ) -> BatchOutcome:
         self.links += links
         self.gate.wait(10)
         if self.closed:
