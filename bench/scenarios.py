@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -338,18 +337,21 @@ class Suite:
         """``repeat`` reads of ``topic`` to lag 0 under ``config`` (shared across scenarios).
 
         ``paired_ceiling``: measure the ceiling of the run's build on the topic's own records
-        right before each run (its ``ceiling_cpu_us_per_record``), so a ratio compares the same
-        work measured a minute apart, not ten: these machines drift by more than the
-        difference being measured.
+        in one pass right before and one right after each run; their mean is the run's
+        ``ceiling_cpu_us_per_record``. A ratio then compares the same work measured around
+        the same minute, and a machine that speeds up or slows down during the run moves both
+        sides alike: these machines drift by more than the difference being measured.
         """
         assert self.bench is not None
         runs = self._drains.setdefault((config, topic.name), [])
         while len(runs) < self.o.repeat:
             label = f"{_case(config)} drain {topic.name} {len(runs) + 1}/{self.o.repeat}"
-            ceiling = self._ceiling_now(config.build, topic) if paired_ceiling else None
+            before = self._ceiling_now(config.build, topic) if paired_ceiling else None
             run = self._attempt(label, self.bench.drain, config, topic)
-            if ceiling is not None:
-                run["ceiling_cpu_us_per_record"] = ceiling
+            if before is not None:
+                after = self._ceiling_now(config.build, topic)
+                run["ceiling_cpu_us_per_record"] = round((before + after) / 2, 3)
+                run["ceiling_before_after"] = [before, after]
             runs.append(run)
         return runs
 
@@ -360,7 +362,7 @@ class Suite:
         return self._ceiling[build]
 
     def _ceiling_now(self, build: str, topic: Topic) -> float:
-        """The ceiling of ``build`` now, on ``topic``'s records: the median of two passes.
+        """The ceiling of ``build`` now, on ``topic``'s records: one pass.
 
         The records an end-to-end drain of ``topic`` reads (the pool cycled to its length,
         mapping caches empty at the start, :func:`bench.ceiling.measure_stream`), not the
@@ -371,8 +373,8 @@ class Suite:
         if not stream.exists():
             stream.write_bytes(pickle.dumps(self.pool.values))
         extra = ["--stream", str(stream), "--records", str(topic.records)]
-        runs = self._run_ceiling(build, 2, extra=extra)["cpu_us_per_record_runs"]
-        return float(statistics.median(runs))
+        runs = self._run_ceiling(build, 1, extra=extra)["cpu_us_per_record_runs"]
+        return float(runs[0])
 
     def _run_ceiling(
         self, build: str, repeat: int, formats: str | None = None, extra: Sequence[str] = ()
@@ -511,7 +513,7 @@ class Suite:
             config = self._config(build)
             runs = self.drained(config, topic, paired_ceiling=True)
             row = _row(runs)
-            # Each run against the ceiling measured just before it (the ceiling scenario's
+            # Each run against the ceiling measured around it (the ceiling scenario's
             # figure when the runs were made earlier, by another scenario).
             paired = [r for r in runs if r.get("ok") and r.get("ceiling_cpu_us_per_record")]
             if paired:

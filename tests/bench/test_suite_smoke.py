@@ -100,8 +100,11 @@ def test_end_to_end_reports_rates_cpu_and_overhead(results: dict[str, Any]) -> N
     assert by_thread["poll_loop"] > 0
     assert by_thread["poll_loop"] <= run["cpu_us_per_record_by_process"]["connector"]
     assert _is_figure(row["cpu_us_per_record_by_thread"]["poll_loop"])
-    # The overhead divides each run by the ceiling measured just before it, on its records.
+    # The overhead divides each run by the ceiling measured around it (a pass before, one
+    # after: their mean), on its records.
     assert row["overhead_paired"] is True and run["ceiling_cpu_us_per_record"] > 0
+    before, after = run["ceiling_before_after"]
+    assert run["ceiling_cpu_us_per_record"] == pytest.approx((before + after) / 2, abs=1e-3)
     paired = run["cpu_us_per_record"] / run["ceiling_cpu_us_per_record"]
     assert row["overhead"]["runs"] == [pytest.approx(paired, rel=1e-2)]
 
