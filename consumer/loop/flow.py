@@ -27,6 +27,7 @@ from tiktok_capi.consumer.kafka.records import KafkaMessage
 from tiktok_capi.consumer.kafka.source import PartitionKey
 from tiktok_capi.consumer.telemetry.metrics import IN_FLIGHT_BYTES, IN_FLIGHT_EVENTS
 from tiktok_capi.consumer.telemetry.stats import StatsRecorder
+from tiktok_capi.consumer.telemetry.tally import Tally
 
 __all__ = ["BACKPRESSURE", "DESTINATION", "PAUSE_AFTER_S", "SHUTDOWN", "FlowControl", "Pausable"]
 
@@ -77,6 +78,7 @@ class FlowControl:
         "_reported_bytes",
         "_source",
         "_stats",
+        "_tally",
     )
 
     def __init__(
@@ -86,7 +88,9 @@ class FlowControl:
         stats: StatsRecorder,
         clock: Callable[[], float] = time.monotonic,
         max_in_flight_bytes: int = 0,
+        tally: Tally | None = None,
     ) -> None:
+        self._tally = tally if tally is not None else Tally(0)
         self._source = source
         self._limit = max_in_flight_events
         self._byte_limit = max_in_flight_bytes
@@ -174,10 +178,10 @@ class FlowControl:
         """Publish the in-flight count (metric and stats) when it changed since last time."""
         delta = in_flight - self._reported
         if delta:
-            IN_FLIGHT_EVENTS.add(delta)
+            self._tally.add(IN_FLIGHT_EVENTS, delta)
             self._reported = in_flight
             self._stats.set_in_flight(in_flight)
         delta = in_flight_bytes - self._reported_bytes
         if delta:
-            IN_FLIGHT_BYTES.add(delta)
+            self._tally.add(IN_FLIGHT_BYTES, delta)
             self._reported_bytes = in_flight_bytes

@@ -50,6 +50,7 @@ from tiktok_capi.consumer.telemetry.metrics import (
     RECORDS_CONSUMED,
 )
 from tiktok_capi.consumer.telemetry.stats import StatsRecorder
+from tiktok_capi.consumer.telemetry.tally import Tally
 
 __all__ = ["REGISTRY_BACKOFF_S", "Intake"]
 
@@ -75,6 +76,7 @@ class Intake:
         wall_clock: epoch seconds, what records are consumed and failures written at.
         max_record_bytes: ``MAX_RECORD_BYTES``; a larger value is dead-lettered undecoded
             (0: no cap).
+        tally: where the counts for metrics go (the loop's; by default straight through).
     """
 
     def __init__(
@@ -88,7 +90,9 @@ class Intake:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         max_record_bytes: int = 0,
+        tally: Tally | None = None,
     ) -> None:
+        self._tally = tally if tally is not None else Tally(0)
         self._lanes = lanes
         self._flow = flow
         self._batcher = batcher
@@ -109,8 +113,9 @@ class Intake:
             self._take_runs(messages, chunk, consumed, too_large)
         else:  # an error or end-of-partition event among them (rare): one record at a time
             self._take_each(messages, chunk, consumed, too_large, set())
+        tally = self._tally
         for topic, count in consumed.items():
-            RECORDS_CONSUMED.add(count, {"topic": topic})
+            tally.add(RECORDS_CONSUMED, count, "topic", topic)
         if consumed:
             self._stats.consumed(sum(consumed.values()), 0, {})
         for tracker, offset, msg, size in too_large:
@@ -289,11 +294,11 @@ class Intake:
                 self._mapping_failed(tracker, offsets[i], messages[i], result[1])
             else:
                 redo.append(i)
-        mapped = Counter(names)
-        for name, count in mapped.items():
-            EVENTS_MAPPED.add(count, {"event_name": name})
+        tally = self._tally
+        for name, count in Counter(names).items():
+            tally.add(EVENTS_MAPPED, count, "event_name", name)
         for reason, count in skipped.items():
-            EVENTS_SKIPPED.add(count, {"reason": reason})
+            tally.add(EVENTS_SKIPPED, count, "reason", reason)
         if names or skipped:
             self._stats.consumed(0, len(names), skipped)
             self._registry_failures = 0

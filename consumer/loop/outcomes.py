@@ -38,6 +38,7 @@ from tiktok_capi.consumer.failures.tiers import FailureInfo
 from tiktok_capi.consumer.loop.batcher import Batch
 from tiktok_capi.consumer.telemetry.metrics import EVENTS_DELIVERED
 from tiktok_capi.consumer.telemetry.stats import StatsRecorder
+from tiktok_capi.consumer.telemetry.tally import Tally
 
 __all__ = ["Outcomes", "Pause"]
 
@@ -64,6 +65,7 @@ class Outcomes:
         stats: counters for the connector's stats.
         batch_size: ``BATCH_SIZE``, for re-batching held events.
         wall_clock: epoch seconds, what failures are written at.
+        tally: where the counts for metrics go (the loop's; by default straight through).
     """
 
     def __init__(
@@ -72,7 +74,9 @@ class Outcomes:
         stats: StatsRecorder,
         batch_size: int,
         wall_clock: Callable[[], float] = time.time,
+        tally: Tally | None = None,
     ) -> None:
+        self._tally = tally if tally is not None else Tally(0)
         self._router = router
         self._stats = stats
         self._batch_size = batch_size
@@ -137,8 +141,9 @@ class Outcomes:
                     if tracker.active:
                         tracker.resolve(offsets[i])
                 by_name = Counter([names[i] for i in delivered])
+            tally = self._tally
             for name, count in by_name.items():
-                EVENTS_DELIVERED.add(count, {"event_name": name})
+                tally.add(EVENTS_DELIVERED, count, "event_name", name)
             self._stats.delivered(by_name, outcome.requests)
         elif outcome.requests:
             self._stats.delivered({}, outcome.requests)

@@ -64,6 +64,7 @@ from tiktok_capi.consumer.offsets.commit import Committer
 from tiktok_capi.consumer.status import ExitStatus
 from tiktok_capi.consumer.telemetry.health_state import DestinationState, HealthState
 from tiktok_capi.consumer.telemetry.stats import StatsRecorder
+from tiktok_capi.consumer.telemetry.tally import Tally
 from tiktok_capi.consumer.telemetry.tracing import record_links, tracing_enabled
 
 if TYPE_CHECKING:
@@ -78,6 +79,7 @@ _IDLE_TIMEOUT_S: Final = 0.1
 _BUSY_TIMEOUT_S: Final = 0.01
 _REVOKE_WAIT_MAX_S: Final = 10.0
 _COMMIT_WAIT_MIN_S: Final = 2.0  # the final commit may wait this long even past the grace
+_TALLY_INTERVAL_S: Final = 1.0  # metric counts of the steps reach OpenTelemetry this late at most
 
 SourceFactory = Callable[["Pipeline"], Source]
 
@@ -173,8 +175,14 @@ class Pipeline:
         )
         self._source.commit_results = self._committer.on_result
         self._router = FailureRouter(tiers, producer, limiter, stats, self._stop_destination)
+        self._tally = Tally(_TALLY_INTERVAL_S, clock)  # the steps' metric counts
         self._flow = FlowControl(
-            self._source, config.max_in_flight_events, stats, clock, config.max_in_flight_bytes
+            self._source,
+            config.max_in_flight_events,
+            stats,
+            clock,
+            config.max_in_flight_bytes,
+            tally=self._tally,
         )
         self._intake = Intake(
             self._lanes,
@@ -184,8 +192,9 @@ class Pipeline:
             stats,
             clock=clock,
             max_record_bytes=config.max_record_bytes,
+            tally=self._tally,
         )
-        self._outcomes = Outcomes(self._router, stats, config.batch_size)
+        self._outcomes = Outcomes(self._router, stats, config.batch_size, tally=self._tally)
 
     # --- public -----------------------------------------------------------------------------------
     def request_stop(self, status: int = ExitStatus.OK) -> None:
@@ -256,6 +265,7 @@ class Pipeline:
         self._source.sync()
         self._committer.maybe_commit(lanes.trackers())
         self._flow.report_in_flight(in_flight, in_flight_bytes)
+        self._tally.flush_due()
 
     def _drain(self, wait_s: float = 0.0) -> bool:
         """Handle queued events; returns whether anything was handled.
@@ -442,6 +452,7 @@ class Pipeline:
             self._commit_at_shutdown(deadline)
             self._flow.report_in_flight(self._lanes.in_flight())
         finally:
+            self._tally.flush()
             # First, whatever happened above: no sender thread may sit out a retry budget (or a
             # probe a request timeout) past the grace period.
             self._delivery.close_sender()
