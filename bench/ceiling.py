@@ -60,8 +60,14 @@ _ENV = {
 }
 
 
-def _one_pass(step: Any, values: list[bytes], now: float) -> tuple[int, list[bytes]]:
-    """Transform every value and build the request bodies; (events mapped, bodies)."""
+def _one_pass(
+    step: Any, values: list[bytes], now: float, *, keep: bool = False
+) -> tuple[int, list[bytes]]:
+    """Transform every value and build the request bodies; (events mapped, bodies if ``keep``).
+
+    Timed passes drop each body once built, as the connector does once it is sent: keeping
+    them all would make the pass page in hundreds of megabytes the connector never holds.
+    """
     transform, head, tail = step.transform, step.head, step.tail
     pending: list[bytes] = []
     bodies: list[bytes] = []
@@ -71,11 +77,15 @@ def _one_pass(step: Any, values: list[bytes], now: float) -> tuple[int, list[byt
             if result[0] == MAPPED:
                 pending.append(result[2])
         while len(pending) >= _CHUNK:
-            bodies.append(request_body(head, pending[:_CHUNK], tail))
+            body = request_body(head, pending[:_CHUNK], tail)
+            if keep:
+                bodies.append(body)
             mapped += _CHUNK
             del pending[:_CHUNK]
     if pending:
-        bodies.append(request_body(head, pending, tail))
+        body = request_body(head, pending, tail)
+        if keep:
+            bodies.append(body)
         mapped += len(pending)
     return mapped, bodies
 
@@ -90,7 +100,7 @@ def measure(
     for fmt in formats:
         values = [fmt.encode(e) for e in events]
         step = ceiling_step({**_ENV, **fmt.env}, fmt.decoder() if fmt.decoder else None)
-        mapped, bodies = _one_pass(step, values, now)  # warms caches; checks the output
+        mapped, bodies = _one_pass(step, values, now, keep=True)  # warms caches; checks output
         if reference is None:
             reference = bodies
         prepared.append((fmt, values, step, mapped, bodies == reference))
