@@ -27,7 +27,7 @@ from tiktok_capi.consumer.kafka.records import KafkaMessage
 from tiktok_capi.consumer.kafka.source import PartitionKey
 from tiktok_capi.consumer.telemetry.metrics import IN_FLIGHT_BYTES, IN_FLIGHT_EVENTS
 from tiktok_capi.consumer.telemetry.stats import StatsRecorder
-from tiktok_capi.consumer.telemetry.tally import Tally
+from tiktok_capi.consumer.telemetry.tally import STRAIGHT_THROUGH, Tally
 
 __all__ = ["BACKPRESSURE", "DESTINATION", "PAUSE_AFTER_S", "SHUTDOWN", "FlowControl", "Pausable"]
 
@@ -88,9 +88,9 @@ class FlowControl:
         stats: StatsRecorder,
         clock: Callable[[], float] = time.monotonic,
         max_in_flight_bytes: int = 0,
-        tally: Tally | None = None,
+        tally: Tally = STRAIGHT_THROUGH,
     ) -> None:
-        self._tally = tally if tally is not None else Tally(0)
+        self._tally = tally
         self._source = source
         self._limit = max_in_flight_events
         self._byte_limit = max_in_flight_bytes

@@ -50,7 +50,7 @@ from tiktok_capi.consumer.telemetry.metrics import (
     RECORDS_CONSUMED,
 )
 from tiktok_capi.consumer.telemetry.stats import StatsRecorder
-from tiktok_capi.consumer.telemetry.tally import Tally
+from tiktok_capi.consumer.telemetry.tally import STRAIGHT_THROUGH, Tally
 
 __all__ = ["REGISTRY_BACKOFF_S", "Intake"]
 
@@ -90,9 +90,9 @@ class Intake:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         max_record_bytes: int = 0,
-        tally: Tally | None = None,
+        tally: Tally = STRAIGHT_THROUGH,
     ) -> None:
-        self._tally = tally if tally is not None else Tally(0)
+        self._tally = tally
         self._lanes = lanes
         self._flow = flow
         self._batcher = batcher

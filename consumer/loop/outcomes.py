@@ -38,7 +38,7 @@ from tiktok_capi.consumer.failures.tiers import FailureInfo
 from tiktok_capi.consumer.loop.batcher import Batch
 from tiktok_capi.consumer.telemetry.metrics import EVENTS_DELIVERED
 from tiktok_capi.consumer.telemetry.stats import StatsRecorder
-from tiktok_capi.consumer.telemetry.tally import Tally
+from tiktok_capi.consumer.telemetry.tally import STRAIGHT_THROUGH, Tally
 
 __all__ = ["Outcomes", "Pause"]
 
@@ -74,9 +74,9 @@ class Outcomes:
         stats: StatsRecorder,
         batch_size: int,
         wall_clock: Callable[[], float] = time.time,
-        tally: Tally | None = None,
+        tally: Tally = STRAIGHT_THROUGH,
     ) -> None:
-        self._tally = tally if tally is not None else Tally(0)
+        self._tally = tally
         self._router = router
         self._stats = stats
         self._batch_size = batch_size

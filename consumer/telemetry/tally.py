@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Final, Protocol
 
-__all__ = ["Addable", "Tally"]
+__all__ = ["STRAIGHT_THROUGH", "Addable", "Tally"]
 
 
 class Addable(Protocol):
@@ -66,3 +66,7 @@ class Tally:
         for (counter, key, value), amount in pending.items():
             if amount:
                 counter.add(amount, {key: value} if key else None)
+
+
+STRAIGHT_THROUGH: Final = Tally(0)
+"""Every add at once: the steps' default when no loop hands them its tally (it keeps no state)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.fixtures.clock import ManualClock
 from tiktok_capi.consumer.telemetry.tally import Tally
 
 
@@ -13,16 +14,8 @@ class Recorded:
         self.adds.append((amount, attributes))
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_counts_are_summed_per_attribute_and_published_when_the_interval_is_over() -> None:
-    clock, delivered, in_flight = Clock(), Recorded(), Recorded()
+    clock, delivered, in_flight = ManualClock(), Recorded(), Recorded()
     tally = Tally(1.0, clock)
     for name in ["Purchase", "ViewContent", "Purchase"]:
         tally.add(delivered, 10, "event_name", name)
@@ -30,7 +23,7 @@ def test_counts_are_summed_per_attribute_and_published_when_the_interval_is_over
     tally.add(in_flight, -30)  # back where it was: nothing to publish
     tally.flush_due()
     assert delivered.adds == []  # not yet: one add per interval, not per batch
-    clock.now += 1.0
+    clock.advance(1.0)
     tally.flush_due()
     assert sorted(delivered.adds, key=str) == [
         (10, {"event_name": "ViewContent"}),
@@ -38,7 +31,7 @@ def test_counts_are_summed_per_attribute_and_published_when_the_interval_is_over
     ]
     assert in_flight.adds == []
     tally.add(delivered, 5, "event_name", "Purchase")
-    clock.now += 0.5
+    clock.advance(0.5)
     tally.flush_due()
     assert len(delivered.adds) == 2  # the next interval started at the last flush
     tally.flush()  # shutdown: whatever is pending, now
