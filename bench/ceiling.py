@@ -16,8 +16,9 @@ that topic is divided by ("decode + map + encode the same records"): the generat
 fewer shoppers than a 50,000-event pool, so its hashed-value cache is warmer and its figure
 ~2 % lower than the same work on the topic's records.
 
-The process runs as the connector's does: glibc's mmap threshold fixed
-(:mod:`~tiktok_capi.consumer.malloc`) and the collector tuned
+The process runs as the connector's does with these records: glibc's default mmap threshold
+(the connector fixes it only once it meets records of 64 KiB or more,
+:mod:`~tiktok_capi.consumer.malloc`) and the collector tuned
 (:mod:`~tiktok_capi.consumer.collector`), so the same work costs the same on both sides of the
 overhead ratio.
 
@@ -42,7 +43,6 @@ from bench.internals import (
     MAPPED,
     build_name,
     ceiling_step,
-    fix_mmap_threshold,
     mapping_user,
     request_body,
     sample_events,
@@ -176,9 +176,6 @@ def main(argv: list[str] | None = None) -> int:
         help="a pickled list of encoded values: measure those, cycled to --records",
     )
     args = parser.parse_args(argv)
-    # The C allocator as the connector sets it (consumer/malloc.py): request bodies, a
-    # megabyte each, are then fresh mappings here as there, not recycled heap.
-    fix_mmap_threshold()
     now = args.now if args.now is not None else time.time()
     if args.stream is not None:
         pool = pickle.loads(args.stream.read_bytes())

@@ -44,7 +44,6 @@ from tiktok_capi.consumer.demo import thirdparty
 from tiktok_capi.consumer.demo.broker import EmbeddedBroker, free_port
 from tiktok_capi.consumer.demo.storefront import generate
 from tiktok_capi.consumer.kafka.produce import produce_waiting
-from tiktok_capi.consumer.malloc import fix_mmap_threshold
 from tiktok_capi.emulator.config import EmulatorConfig
 from tiktok_capi.emulator.contract import TRACK_PATH
 from tiktok_capi.emulator.gctune import tuned_for_serving
@@ -81,7 +80,6 @@ __all__ = [
     "emulator_command",
     "encode_event",
     "encode_event_framed",
-    "fix_mmap_threshold",
     "frame",
     "free_port",
     "generate",

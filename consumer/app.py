@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any, Final, get_args
 
 from tiktok_capi.consumer.config.kafka import admin_config, consumer_config, producer_config
@@ -61,9 +62,10 @@ class Connector:
     Args:
         settings: the validated configuration.
         health: shared with the health HTTP port; a private one when omitted.
-        sender: the delivery side; an :class:`~tiktok_capi.consumer.delivery.sender.HttpSender` when
-        omitted (then
-            the connector closes it).
+        sender: the delivery side; an :class:`~tiktok_capi.consumer.delivery.sender.HttpSender`
+            when omitted (then the connector closes it).
+        on_large_record: called once, at the first record of ``LARGE_RECORD_BYTES`` or more
+            (``serve`` fixes the allocator's mmap threshold then: consumer/malloc.py).
     """
 
     def __init__(
@@ -72,8 +74,10 @@ class Connector:
         *,
         health: HealthState | None = None,
         sender: Sender | None = None,
+        on_large_record: Callable[[], object] | None = None,
     ) -> None:
         self.settings = settings
+        self._on_large_record = on_large_record
         self.health = health if health is not None else HealthState()
         self._sender = sender
         self._stats = StatsRecorder()
@@ -161,6 +165,7 @@ class Connector:
                 limiter=DlqLimiter(settings.kafka.dlq_max_per_minute),
                 health=self.health,
                 stats=self._stats,
+                on_large_record=self._on_large_record,
             )
         except BaseException:
             if decoding is not None:

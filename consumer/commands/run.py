@@ -70,11 +70,10 @@ def serve(settings: Any) -> int:
 
     from tiktok_capi.consumer.app import Connector
     from tiktok_capi.consumer.collector import tune_collector
-    from tiktok_capi.consumer.malloc import fix_mmap_threshold
+    from tiktok_capi.consumer.malloc import large_records_seen
     from tiktok_capi.consumer.telemetry import logs
     from tiktok_capi.consumer.telemetry.health_state import HealthState
 
-    fix_mmap_threshold()  # freed record buffers go back to the system (consumer/malloc.py)
     tune_collector()  # consumed records do not set off collections (consumer/collector.py)
     process = settings.process
     logs.configure(
@@ -88,7 +87,9 @@ def serve(settings: Any) -> int:
         if redacted[key] != value:  # a secret-looking property (password, key, ...)
             logs.register_secret(value)
     log = logging.getLogger(__name__)
-    connector = Connector(settings, health=HealthState())
+    # Freed record-sized buffers go back to the system once records are that large
+    # (consumer/malloc.py).
+    connector = Connector(settings, health=HealthState(), on_large_record=large_records_seen)
 
     def on_signal(signum: int, _frame: Any) -> None:
         log.info("received %s: shutting down", signal.Signals(signum).name)

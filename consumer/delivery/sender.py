@@ -96,8 +96,8 @@ def envelope(settings: TikTokSettings) -> tuple[bytes, bytes]:
 def request_body(head: bytes, events: list[bytes], tail: bytes) -> bytes:
     """``head`` + the events joined by commas + ``tail``, in one allocation (``events`` changes).
 
-    A body runs to a megabyte: ``head + join + tail`` would build it three times over, each a
-    fresh memory mapping to fault in (consumer/malloc.py) and a copy.
+    A body runs to a megabyte: ``head + join + tail`` would build it three times over (three
+    copies, and with large records three fresh memory mappings to fault in: consumer/malloc.py).
     """
     if not events:
         return head + tail

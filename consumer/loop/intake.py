@@ -42,6 +42,7 @@ from tiktok_capi.consumer.loop.batcher import Batch, Batcher
 from tiktok_capi.consumer.loop.chunk import Chunk
 from tiktok_capi.consumer.loop.flow import FlowControl
 from tiktok_capi.consumer.loop.lanes import Lane, Lanes
+from tiktok_capi.consumer.malloc import LARGE_RECORD_BYTES
 from tiktok_capi.consumer.offsets.tracker import PartitionOffsets
 from tiktok_capi.consumer.telemetry.metrics import (
     DECODE_FAILURES,
@@ -77,6 +78,8 @@ class Intake:
         max_record_bytes: ``MAX_RECORD_BYTES``; a larger value is dead-lettered undecoded
             (0: no cap).
         tally: where the counts for metrics go (the loop's; by default straight through).
+        on_large_record: called once, at the first record of ``LARGE_RECORD_BYTES`` or more
+            (the connector fixes its allocator's mmap threshold then: consumer/malloc.py).
     """
 
     def __init__(
@@ -91,8 +94,10 @@ class Intake:
         wall_clock: Callable[[], float] = time.time,
         max_record_bytes: int = 0,
         tally: Tally = STRAIGHT_THROUGH,
+        on_large_record: Callable[[], object] | None = None,
     ) -> None:
         self._tally = tally
+        self._on_large_record = on_large_record
         self._lanes = lanes
         self._flow = flow
         self._batcher = batcher
@@ -161,7 +166,10 @@ class Intake:
         if None in values:
             return False
         sizes = list(map(len, cast("list[bytes]", values)))
-        if self._max_record and max(sizes) > self._max_record:
+        largest = max(sizes)
+        if largest >= LARGE_RECORD_BYTES:
+            self._large_record()
+        if self._max_record and largest > self._max_record:
             return False
         offsets = [msg.offset() for msg in run]
         if None in offsets or not lane.tracker.track_run(cast("list[int]", offsets), sizes):
@@ -208,6 +216,8 @@ class Intake:
             tracker = lane.tracker
             value = msg.value()
             size = len(value) if value is not None else 0
+            if size >= LARGE_RECORD_BYTES:
+                self._large_record()
             if not tracker.track(offset, size):
                 log.warning(
                     "%s[%d]@%d consumed again after offset %s: dropped (already taken)",
@@ -225,6 +235,11 @@ class Intake:
             chunk.offsets.append(offset)
             chunk.messages.append(msg)
             chunk.values.append(value)
+
+    def _large_record(self) -> None:
+        call, self._on_large_record = self._on_large_record, None
+        if call is not None:
+            call()
 
     def redo_due(self) -> list[Chunk]:
         """Chunks held back for the schema registry whose backoff is over (decode them again)."""

@@ -130,6 +130,8 @@ class Pipeline:
         stats: counters for the connector's stats.
         clock: monotonic seconds for the steps' timers (backpressure, registry backoff,
             commit interval); injected by tests.
+        on_large_record: called once, at the first record of ``LARGE_RECORD_BYTES`` or more
+            (:mod:`~tiktok_capi.consumer.malloc`).
     """
 
     def __init__(
@@ -145,6 +147,7 @@ class Pipeline:
         health: HealthState,
         stats: StatsRecorder,
         clock: Callable[[], float] = time.monotonic,
+        on_large_record: Callable[[], object] | None = None,
     ) -> None:
         self._config = config
         self._clock = clock
@@ -193,6 +196,7 @@ class Pipeline:
             clock=clock,
             max_record_bytes=config.max_record_bytes,
             tally=self._tally,
+            on_large_record=on_large_record,
         )
         self._outcomes = Outcomes(self._router, stats, config.batch_size, tally=self._tally)
 

@@ -13,12 +13,15 @@ from tiktok_capi.consumer.malloc import MMAP_THRESHOLD, fix_mmap_threshold
 # process still holds. Allocated with malloc through ctypes: the same path as a bytes object.
 PROBE = """
 import ctypes, sys
-from tiktok_capi.consumer.malloc import fix_mmap_threshold
-if sys.argv[1] == "fixed":
-    assert fix_mmap_threshold()
+from tiktok_capi.consumer.malloc import fix_mmap_threshold, large_records_seen
 libc = ctypes.CDLL(None)
 libc.malloc.restype = ctypes.c_void_p
 libc.free.argtypes = [ctypes.c_void_p]
+if sys.argv[1] == "fixed":
+    assert fix_mmap_threshold()
+if sys.argv[1] == "late":  # as the connector: glibc's default first, fixed at a large record
+    libc.free(libc.malloc(4_000_000))  # glibc's moving threshold rises to 4 MB
+    large_records_seen()
 def rss():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):
@@ -49,6 +52,7 @@ def test_freed_large_blocks_leave_the_process_once_the_threshold_is_fixed() -> N
     half = 20 * 400_000
     assert _returned("default") < half // 2  # glibc's moving threshold keeps them
     assert _returned("fixed") > half * 0.9
+    assert _returned("late") > half * 0.9
 
 
 def test_the_environment_wins(monkeypatch: pytest.MonkeyPatch) -> None:

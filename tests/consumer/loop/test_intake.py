@@ -20,6 +20,7 @@ from tiktok_capi.consumer.loop.batcher import Batcher
 from tiktok_capi.consumer.loop.flow import FlowControl
 from tiktok_capi.consumer.loop.intake import REGISTRY_BACKOFF_S, Intake
 from tiktok_capi.consumer.loop.lanes import Lanes
+from tiktok_capi.consumer.malloc import LARGE_RECORD_BYTES
 from tiktok_capi.consumer.telemetry.stats import StatsRecorder
 
 NOW = 1_700_000_000.0
@@ -27,6 +28,7 @@ NOW = 1_700_000_000.0
 
 class Setup:
     def __init__(self, batch_size: int = 3, max_record_bytes: int = 0) -> None:
+        self.large_records = 0
         self.lanes = Lanes()
         self.lanes.add(("src", 0), None)
         self.lanes.add(("src", 1), None)
@@ -45,7 +47,11 @@ class Setup:
             clock=self.clock,
             wall_clock=lambda: NOW,
             max_record_bytes=max_record_bytes,
+            on_large_record=self._large_record,
         )
+
+    def _large_record(self) -> None:
+        self.large_records += 1
 
 
 class Eof:
@@ -100,6 +106,25 @@ def test_runs_of_a_partition_are_taken_as_one_record_at_a_time_would_be() -> Non
     assert (src1.unresolved, src1.last) == (3, 11)
     assert s.source.seeks == [("src.retry.1", 0, 3)]  # its head is not due: rewound
     assert s.stats.snapshot().consumed == 9
+
+
+def test_the_first_large_record_is_reported_once_however_it_is_taken() -> None:
+    # What fixes the allocator's mmap threshold (consumer/malloc.py): not for ordinary records,
+    # then once, whether the large record comes in a run, one at a time or over the size cap.
+    s = Setup(max_record_bytes=LARGE_RECORD_BYTES * 2)
+    small = b"x" * (LARGE_RECORD_BYTES - 1)
+    s.intake.take([Msg("src", 0, 1, value=small), Msg("src", 1, 1, value=small)])
+    assert s.large_records == 0
+    s.intake.take([Msg("src", 0, 2), Msg("src", 0, 3, value=b"x" * LARGE_RECORD_BYTES)])
+    assert s.large_records == 1
+    s.intake.take([Msg("src", 0, 4, value=None), Msg("src", 0, 5, value=b"x" * 10**6)])
+    assert s.large_records == 1
+    for take_each in (True, False):  # a tombstone in the run: one record at a time
+        fresh = Setup(max_record_bytes=LARGE_RECORD_BYTES * 2)
+        run = [Msg("src", 0, 1, value=b"x" * (LARGE_RECORD_BYTES * 3))]
+        fresh.intake.take([Msg("src", 0, 0, value=None), *run] if take_each else run)
+        assert fresh.large_records == 1
+        assert [reason for _, reason, _ in fresh.router.dead] == ["record_too_large"]
 
 
 def test_a_tier_record_not_due_blocks_the_rest_of_its_partition_in_the_batch() -> None:
