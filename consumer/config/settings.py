@@ -472,8 +472,10 @@ class ProcessSettings:
         "MAX_IN_FLIGHT_EVENTS",
         int_range(1),
         "Records consumed but not yet resolved before partitions are paused (backpressure; "
-        "bounds memory).",
-        "20000",
+        "bounds memory). Keep it at least twice MAX_IN_FLIGHT_REQUESTS x BATCH_SIZE: each "
+        "request holds its records for TikTok's answer time, and below that slow answers "
+        "pause consumption before the request window is full.",
+        "32000",
     )
     max_in_flight_bytes: int = option(
         "MAX_IN_FLIGHT_BYTES",
