@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.emulator",
     "tests.fixtures.registry",
     "tests.fixtures.otlp",
+    "tests.fixtures.sigterm",
 ]
