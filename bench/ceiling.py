@@ -29,7 +29,6 @@ Run it in the interpreter of the build to measure: the suite starts it once per 
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import pickle
 import sys
@@ -43,6 +42,7 @@ from bench.internals import (
     MAPPED,
     build_name,
     ceiling_step,
+    freeze_startup_heap,
     mapping_user,
     request_body,
     sample_events,
@@ -107,8 +107,7 @@ def measure(
     # The prepared values and events are not part of a connector's heap (it holds a chunk at a
     # time): kept out of the collector's way, or every full collection walks them. The
     # collector's thresholds are the connector's (consumer/collector.py).
-    gc.collect()
-    gc.freeze()
+    freeze_startup_heap()
     tune_collector()
     runs: dict[str, list[float]] = {fmt.name: [] for fmt in formats}
     for _ in range(repeat):
@@ -141,8 +140,7 @@ def measure_stream(pool: list[bytes], records: int, repeat: int, now: float) -> 
     step = ceiling_step({**_ENV, **fmt.env}, fmt.decoder() if fmt.decoder else None)
     values = [pool[i % len(pool)] for i in range(records)]
     _one_pass(step, pool[:_CHUNK], now)  # imports, first-call set-up
-    gc.collect()
-    gc.freeze()
+    freeze_startup_heap()
     tune_collector()  # as the connector runs (consumer/collector.py)
     runs: list[float] = []
     for _ in range(repeat):

@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tiktok_capi.consumer.collector import tune_collector
+from tiktok_capi.consumer.collector import freeze_startup_heap, tune_collector
 from tiktok_capi.consumer.config.settings import OPTIONS, load_settings
 from tiktok_capi.consumer.decode.codec import (
     BundledDecoder,
@@ -82,6 +82,7 @@ __all__ = [
     "encode_event_framed",
     "frame",
     "free_port",
+    "freeze_startup_heap",
     "generate",
     "map_event",
     "mapping_user",
