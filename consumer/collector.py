@@ -15,9 +15,10 @@ Two settings, made once per process:
 - :func:`freeze_startup_heap` moves what start-up built (modules, settings, schemas, mapping
   tables) to the permanent generation, which no collection walks again.
 
-Reference cycles are still collected, only later: none is made per record, and the one httpx
-made per request (a response and its stream) is broken by the sender, so request bodies are
-freed at once (:mod:`~tiktok_capi.consumer.delivery.sender`).
+Reference cycles are still collected, only later: none is made per record, and the one
+``httpx.Client`` makes per request (a response and its stream) is not made at all — the sender
+posts through the client's transport, or breaks it when it falls back to the client — so request
+bodies are freed at once (:mod:`~tiktok_capi.consumer.delivery.post`).
 """
 
 from __future__ import annotations

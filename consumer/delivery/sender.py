@@ -5,7 +5,8 @@ thread-safe ``httpx.Client`` shared by the sender threads. For each batch it:
 
 1. builds the request body by joining the pre-encoded events between a pre-encoded envelope
    (no parsing or re-encoding of events);
-2. waits for the shared client-side rate limit, posts, and classifies the answer
+2. waits for the shared client-side rate limit, posts (straight to the client's transport,
+   :mod:`~tiktok_capi.consumer.delivery.post`), and classifies the answer
    (:mod:`tiktok_capi.consumer.delivery.answers`);
 3. retries throttling and transient failures after a backoff
 (:mod:`tiktok_capi.consumer.delivery.backoff`;
@@ -19,8 +20,8 @@ thread-safe ``httpx.Client`` shared by the sender threads. For each batch it:
 5. on an auth or configuration answer stops at once: what is not delivered is ``held`` and
    ``destination_down`` says why (the caller pauses and calls :meth:`HttpSender.probe`).
 
-The access token is set on each request by the client's auth (:mod:`.token`, so a rotated token
-file takes effect without a restart) and appears nowhere else: not in logs, messages, exceptions
+The access token is set on each request from :mod:`.token` (so a rotated token file takes
+effect without a restart) and appears nowhere else: not in logs, messages, exceptions
 or span attributes. Event bodies (hashed PII, IPs, user agents) are never
 logged either.
 """
@@ -57,6 +58,7 @@ from tiktok_capi.consumer.delivery.answers import (
 )
 from tiktok_capi.consumer.delivery.backoff import RetryPolicy, Waiter
 from tiktok_capi.consumer.delivery.base import BatchOutcome, ErrorInfo
+from tiktok_capi.consumer.delivery.post import Poster
 from tiktok_capi.consumer.delivery.ratelimit import RateLimiter
 from tiktok_capi.consumer.delivery.token import AccessToken, TokenAuth, token_of
 from tiktok_capi.consumer.telemetry.metrics import (
@@ -163,6 +165,7 @@ class HttpSender:
         token: AccessToken | None = None,
     ) -> None:
         self._url = settings.track_url
+        self._token = token if token is not None else token_of(settings)
         self._head, self._tail = envelope(settings)
         self._policy = RetryPolicy.from_settings(settings)
         self._classifier = classifier if classifier is not None else Classifier()
@@ -177,7 +180,7 @@ class HttpSender:
             transport=transport,
             limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
             timeout=httpx.Timeout(settings.request_timeout_s, connect=settings.connect_timeout_s),
-            auth=TokenAuth(token if token is not None else token_of(settings)),
+            auth=TokenAuth(self._token),
             # Certificates are always verified (SSL_CERT_FILE / SSL_CERT_DIR name other CAs):
             # the token is in every request.
             verify=True,
@@ -190,6 +193,7 @@ class HttpSender:
         self._sockets = AbortableBackend()
         if transport is None:
             self._sockets.install(self._client)
+        self._poster = Poster(self._client, self._url, self._token)
 
     # --- Sender protocol --------------------------------------------------------------------------
 
@@ -412,7 +416,7 @@ class HttpSender:
                 BATCH_SIZE.record(size)
             started = self._clock()
             try:
-                response = self._client.post(self._url, content=body)
+                reply = self._poster.post(body)
             except httpx.HTTPError as exc:
                 if self._waiter.interrupted:
                     raise SenderClosedError(_CLOSED) from exc
@@ -422,12 +426,11 @@ class HttpSender:
                     raise SenderClosedError(_CLOSED) from exc
                 raise
             else:
-                status = response.status_code
-                answer = parse_answer(response.content)
+                status = reply.status
+                answer = parse_answer(reply.content)
                 if answer is not None:
                     code, request_id = answer.code, answer.request_id
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                _release(response)
+                retry_after = parse_retry_after(reply.retry_after)
                 error = self._classifier.error(status, answer, retry_after)
                 if error is None and code == _PARTIAL_SUCCESS and answer is not None:
                     log.warning(
@@ -456,18 +459,6 @@ class HttpSender:
         if error is not None:
             raise error
         return request_id
-
-
-def _release(response: httpx.Response) -> None:
-    """Break the cycle between a read response and its stream (encode/httpx#3733).
-
-    Unbroken, the response, its request and the request body (up to a megabyte) wait for the
-    cyclic collector instead of being freed now by reference counting.
-    """
-    response.stream = _READ
-
-
-_READ: Final = httpx.ByteStream(b"")
 
 
 def _rest(indexes: list[int], pending: deque[list[int]]) -> list[int]:
