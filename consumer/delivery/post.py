@@ -17,6 +17,7 @@ A response straight from the transport has none of the client's response/stream 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 import httpx
@@ -28,15 +29,18 @@ __all__ = ["Poster", "Reply"]
 _CLOSED: Final = "Cannot send a request, as the client has been closed."
 
 
+@dataclass(frozen=True, slots=True)
 class Reply:
     """What the sender reads of an answer: status, body and ``Retry-After``."""
 
-    __slots__ = ("content", "retry_after", "status")
+    status: int
+    content: bytes
+    retry_after: str | None
 
-    def __init__(self, status: int, content: bytes, retry_after: str | None) -> None:
-        self.status = status
-        self.content = content
-        self.retry_after = retry_after
+    @classmethod
+    def of(cls, response: httpx.Response) -> Reply:
+        """The reply of a response that has been read."""
+        return cls(response.status_code, response.content, response.headers.get("Retry-After"))
 
 
 class Poster:
@@ -69,11 +73,8 @@ class Poster:
         transport = self.transport
         if transport is None:  # the client's auth sets the token
             response = self._client.post(self._url, content=body)
-            reply = Reply(
-                response.status_code, response.content, response.headers.get("Retry-After")
-            )
             _release(response)
-            return reply
+            return Reply.of(response)
         if self._client.is_closed:
             raise RuntimeError(_CLOSED)
         request = httpx.Request(
@@ -85,10 +86,10 @@ class Poster:
         )
         response = transport.handle_request(request)
         try:
-            content = response.read()
+            response.read()
         finally:
             response.close()
-        return Reply(response.status_code, content, response.headers.get("Retry-After"))
+        return Reply.of(response)
 
 
 def _release(response: httpx.Response) -> None:
