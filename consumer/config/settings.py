@@ -482,7 +482,8 @@ class ProcessSettings:
     max_in_flight_bytes: int = option(
         "MAX_IN_FLIGHT_BYTES",
         byte_size,
-        "Bytes of record values consumed but not yet resolved before partitions are paused, "
+        "Bytes of record values consumed and not yet committable (one resolved ahead of an "
+        "older record still out counts until that one is resolved) before partitions are paused, "
         "beside MAX_IN_FLIGHT_EVENTS (whichever is reached first): large records bound memory "
         "by size, not count. The process holds about three times this (the record, the event, "
         "its JSON) plus librdkafka's pre-fetch queue.",

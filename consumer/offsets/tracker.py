@@ -45,9 +45,14 @@ class PartitionOffsets:
         self._pending: deque[int] = deque()  # tracked, unresolved-or-not-yet-popped, in order
         self._done: set[int] = set()  # resolved out of order, still behind an unresolved one
         self._last: int | None = None  # highest offset tracked
-        self._sizes: dict[int, int] = {}  # offset -> value bytes, for records not resolved yet
+        self._sizes: deque[int] = deque()  # value bytes of each offset in _pending, in order
         self.bytes = 0
-        """Value bytes of the records tracked and not resolved yet (the memory they hold)."""
+        """Value bytes of the records from the committable point on (the memory they hold).
+
+        A record resolved out of order counts until the ones before it are resolved: sizes are
+        kept beside the pending offsets, in order, not by offset (a dictionary of every tracked
+        offset cost ~70 ns per record). Never less than what unresolved records hold.
+        """
 
     def track(self, offset: int, size: int = 0) -> bool:
         """Take responsibility for the record at ``offset`` (of ``size`` value bytes).
@@ -63,10 +68,9 @@ class PartitionOffsets:
         if last is not None and offset <= last:
             return False
         self._pending.append(offset)
+        self._sizes.append(size)
         self._last = offset
-        if size:
-            self._sizes[offset] = size
-            self.bytes += size
+        self.bytes += size
         return True
 
     def track_run(self, offsets: Sequence[int], sizes: Sequence[int]) -> bool:
@@ -83,12 +87,12 @@ class PartitionOffsets:
             return False
         if not all(map(lt, offsets, islice(offsets, 1, None))):
             return False
+        if len(sizes) != len(offsets):
+            raise ValueError("one size per offset")
         self._pending.extend(offsets)
+        self._sizes.extend(sizes)
         self._last = offsets[-1]
-        total = sum(sizes)
-        if total:
-            self._sizes.update(zip(offsets, sizes, strict=True))
-            self.bytes += total
+        self.bytes += sum(sizes)
         return True
 
     def resolve_run(self, offsets: Sequence[int]) -> None:
@@ -105,17 +109,16 @@ class PartitionOffsets:
             for offset in offsets:
                 self.resolve(offset)
             return
-        if self._sizes:
-            pop = self._sizes.pop
-            self.bytes -= sum([pop(offset, 0) for offset in offsets])
-        popleft = pending.popleft
+        sizes = self._sizes
+        self.bytes -= sum(islice(sizes, count))
+        popleft, pop_size = pending.popleft, sizes.popleft
         for _ in repeat(None, count):
             popleft()
+            pop_size()
         done = self._done
         if done:
             done.difference_update(offsets)
-            while pending and pending[0] in done:
-                done.discard(popleft())
+            self._pop_done()
 
     def resolve(self, offset: int) -> None:
         """Mark the record at ``offset`` resolved; advances the committable point if it can.
@@ -126,16 +129,20 @@ class PartitionOffsets:
         pending = self._pending
         if not pending or offset < pending[0] or offset > pending[-1]:
             return
-        if self._sizes:
-            self.bytes -= self._sizes.pop(offset, 0)
         if pending[0] == offset:
             pending.popleft()
-            done = self._done
-            if done:
-                while pending and pending[0] in done:
-                    done.discard(pending.popleft())
+            self.bytes -= self._sizes.popleft()
+            if self._done:
+                self._pop_done()
         else:
             self._done.add(offset)
+
+    def _pop_done(self) -> None:
+        """Pop the offsets resolved out of order that the head has now reached."""
+        pending, sizes, done = self._pending, self._sizes, self._done
+        while pending and pending[0] in done:
+            done.discard(pending.popleft())
+            self.bytes -= sizes.popleft()
 
     @property
     def last(self) -> int | None:

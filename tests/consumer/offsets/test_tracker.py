@@ -120,15 +120,16 @@ def test_resolving_an_offset_that_is_not_pending_changes_nothing() -> None:
     assert tracker.unresolved == 0 and tracker.committable == 4
 
 
-def test_bytes_follow_the_unresolved_records() -> None:
+def test_bytes_follow_the_committable_point() -> None:
     tracker = PartitionOffsets("t", 0)
     for offset, size in ((0, 100), (1, 250), (2, 0), (3, 50)):
         tracker.track(offset, size)
     assert tracker.bytes == 400
-    tracker.resolve(1)  # out of order
+    tracker.resolve(1)  # out of order: counted until offset 0 is resolved too
     tracker.resolve(1)
-    assert tracker.bytes == 150
+    assert tracker.bytes == 400
     tracker.resolve(0)
+    assert tracker.bytes == 50 and tracker.committable == 2
     tracker.resolve(2)
     assert tracker.bytes == 50
     assert not tracker.track(3, 999)  # a repeat adds nothing
