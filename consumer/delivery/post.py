@@ -1,4 +1,4 @@
-"""One POST of a request body to TikTok, through the client's transport: the hot path of delivery.
+"""One POST of a request body to TikTok: the hot path of delivery.
 
 ``httpx.Client.post`` wraps each request in client-level layers the Events API never uses:
 a cookie jar read before and written after every request, an auth flow generator, redirect
@@ -13,34 +13,34 @@ httpx has no public seam for "the transport for this URL": :meth:`Poster.post` a
 ``_transport_for_url`` and, when an httpx upgrade removes it, falls back to ``client.post``
 (``test_the_fast_path_is_taken`` in tests/consumer/delivery fails then, so it is noticed).
 A response straight from the transport has none of the client's response/stream cycle.
+
+With ``keep`` > 0 and no proxy for the URL (the client's own transport is the one it picks),
+the poster goes one step further: :class:`~.wire.WirePool` writes the request on its own
+keep-alive sockets (with the client's headers, timeouts and TLS verification), a third of the
+CPU httpx spends per request. A proxied URL, or an injected transport
+(``httpx.MockTransport`` in tests), goes through httpx.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
 
 import httpx
 
 from tiktok_capi.consumer.delivery.token import AccessToken
+from tiktok_capi.consumer.delivery.wire import Reply, WirePool
 
 __all__ = ["Poster", "Reply"]
 
 _CLOSED: Final = "Cannot send a request, as the client has been closed."
+_ACCESS_TOKEN: Final = b"Access-Token"
+# What the wire pool decodes (the client would ask for br/zstd too when their packages exist).
+_ACCEPT_ENCODING: Final = (b"Accept-Encoding", b"gzip, deflate")
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """What the sender reads of an answer: status, body and ``Retry-After``."""
-
-    status: int
-    content: bytes
-    retry_after: str | None
-
-    @classmethod
-    def of(cls, response: httpx.Response) -> Reply:
-        """The reply of a response that has been read."""
-        return cls(response.status_code, response.content, response.headers.get("Retry-After"))
+def _reply_of(response: httpx.Response) -> Reply:
+    """The reply of a response that has been read."""
+    return Reply(response.status_code, response.content, response.headers.get("Retry-After"))
 
 
 class Poster:
@@ -51,9 +51,13 @@ class Poster:
         url: the endpoint.
         token: where the ``Access-Token`` comes from, read for every request (a rotated token
             file takes effect at once, as with the client's auth).
+        keep: connections the direct path keeps open (one per concurrent request); 0: always
+            through httpx.
     """
 
-    def __init__(self, client: httpx.Client, url: str, token: AccessToken) -> None:
+    def __init__(
+        self, client: httpx.Client, url: str, token: AccessToken, *, keep: int = 0
+    ) -> None:
         self._client = client
         self._url = httpx.URL(url)
         self._token = token
@@ -66,21 +70,36 @@ class Poster:
         )
         """The transport posted through; ``None``: httpx changed, every post goes through
         ``client.post``."""
+        self.wire: WirePool | None = None
+        """The direct path (``None``: through :attr:`transport`)."""
+        if (
+            keep > 0
+            and isinstance(transport, httpx.HTTPTransport)  # not a mock or custom transport
+            and transport is getattr(client, "_transport", None)  # no proxy mounted for the URL
+        ):
+            headers = [
+                _ACCEPT_ENCODING if name.lower() == b"accept-encoding" else (name, value)
+                for name, value in self._headers
+            ]
+            self.wire = WirePool(self._url, headers, client.timeout, keep=keep)
 
     def post(self, body: bytes) -> Reply:
         """POST ``body``; raises ``httpx.HTTPError`` for transport failures and
         ``RuntimeError`` once the client is closed, as ``client.post`` does."""
+        if self._client.is_closed:
+            raise RuntimeError(_CLOSED)
+        wire = self.wire
+        if wire is not None:
+            return wire.post(body, ((_ACCESS_TOKEN, self._token.value().encode()),))
         transport = self.transport
         if transport is None:  # the client's auth sets the token
             response = self._client.post(self._url, content=body)
             _release(response)
-            return Reply.of(response)
-        if self._client.is_closed:
-            raise RuntimeError(_CLOSED)
+            return _reply_of(response)
         request = httpx.Request(
             "POST",
             self._url,
-            headers=[*self._headers, (b"Access-Token", self._token.value().encode())],
+            headers=[*self._headers, (_ACCESS_TOKEN, self._token.value().encode())],
             content=body,
             extensions=self._extensions,
         )
@@ -89,7 +108,17 @@ class Poster:
             response.read()
         finally:
             response.close()
-        return Reply.of(response)
+        return _reply_of(response)
+
+    def abort(self) -> None:
+        """Shut the direct path's connections down (blocked requests fail at once)."""
+        if self.wire is not None:
+            self.wire.abort()
+
+    def close(self) -> None:
+        """:meth:`abort` and close the direct path's idle connections."""
+        if self.wire is not None:
+            self.wire.close()
 
 
 def _release(response: httpx.Response) -> None:

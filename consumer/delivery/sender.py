@@ -5,7 +5,8 @@ thread-safe ``httpx.Client`` shared by the sender threads. For each batch it:
 
 1. builds the request body by joining the pre-encoded events between a pre-encoded envelope
    (no parsing or re-encoding of events);
-2. waits for the shared client-side rate limit, posts (straight to the client's transport,
+2. waits for the shared client-side rate limit, posts (on the sender's own keep-alive
+   sockets, or through the client's transport when a proxy applies:
    :mod:`~tiktok_capi.consumer.delivery.post`), and classifies the answer
    (:mod:`tiktok_capi.consumer.delivery.answers`);
 3. retries throttling and transient failures after a backoff
@@ -193,7 +194,10 @@ class HttpSender:
         self._sockets = AbortableBackend()
         if transport is None:
             self._sockets.install(self._client)
-        self._poster = Poster(self._client, self._url, self._token)
+        # Without an injected transport or a proxy, requests go out on the poster's own sockets.
+        self._poster = Poster(
+            self._client, self._url, self._token, keep=size if transport is None else 0
+        )
 
     # --- Sender protocol --------------------------------------------------------------------------
 
@@ -308,6 +312,7 @@ class HttpSender:
         """
         self._waiter.interrupt()
         self._sockets.abort()
+        self._poster.close()
         self._client.close()
 
     def __enter__(self) -> HttpSender:
