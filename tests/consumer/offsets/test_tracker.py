@@ -187,3 +187,32 @@ def test_an_empty_run_is_accepted_and_changes_nothing() -> None:
     assert tracker.track_run([], [])
     tracker.resolve_run([])
     assert tracker.committable is None and tracker.unresolved == 0
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_long_runs_past_the_lists_cut_keep_the_state_exact(seed: int) -> None:
+    # Thousands of records: the passed part of the tracker's lists is cut off now and then;
+    # the state must be the one a plain model gives, whatever the resolution order around it.
+    rnd = random.Random(seed)
+    tracker = PartitionOffsets("t", 0)
+    sizes: dict[int, int] = {}
+    unresolved: set[int] = set()
+    offset = 0
+    for _ in range(60):
+        run = list(range(offset, offset + 100))
+        offset += 100 + rnd.randint(0, 2)  # gaps, as compaction leaves
+        run_sizes = [rnd.randint(1, 900) for _ in run]
+        assert tracker.track_run(run, run_sizes)
+        sizes.update(zip(run, run_sizes, strict=True))
+        unresolved.update(run)
+        oldest = sorted(unresolved)
+        if rnd.random() < 0.7:
+            tracker.resolve_run(oldest[:100])
+            unresolved.difference_update(oldest[:100])
+        for one in rnd.sample(oldest, min(len(oldest), 5)):  # out of order, some twice
+            tracker.resolve(one)
+            unresolved.discard(one)
+        committable = min(unresolved) if unresolved else max(sizes) + 1
+        assert tracker.committable == committable
+        assert tracker.unresolved == len(unresolved)
+        assert tracker.bytes == sum(size for at, size in sizes.items() if at >= committable)
