@@ -143,10 +143,19 @@ class Intake:
         by_topic = self._lanes.by_topic
         blocked: set[PartitionKey] = set()
         topics = [msg.topic() for msg in messages]
-        keys = zip(topics, [msg.partition() for msg in messages], strict=True)
+        partitions = [msg.partition() for msg in messages]
+        runs: list[tuple[str | None, int | None, int]] = []  # (topic, partition, length)
+        if topics and topics.count(topics[0]) == len(topics):  # one topic: runs by partition
+            first = topics[0]
+            runs = [
+                (first, partition, len(list(group))) for partition, group in groupby(partitions)
+            ]
+        else:
+            for (topic, partition), group in groupby(zip(topics, partitions, strict=True)):
+                runs.append((topic, partition, len(list(group))))
         start = 0
-        for (topic, partition), group in groupby(keys):
-            end = start + len(list(group))
+        for topic, partition, length in runs:
+            end = start + length
             run = messages[start:end]
             start = end
             lanes = by_topic.get(topic) if topic is not None else None
