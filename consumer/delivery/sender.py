@@ -29,6 +29,7 @@ logged either.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -216,7 +217,8 @@ class HttpSender:
         if not events:
             return BatchOutcome()
         batch = _Batch(events, links, self._policy.retries, body)
-        pending: deque[list[int]] = deque([list(range(len(events)))])
+        everything = _indexes(len(events))
+        pending: deque[Sequence[int]] = deque([everything])
         delivered: list[int] = []
         failed: list[int] = []
         held: list[int] = []
@@ -272,7 +274,8 @@ class HttpSender:
             if request_id is not None:
                 batch.request_ids.append(request_id)
         return BatchOutcome(
-            delivered=tuple(sorted(delivered)),
+            # All delivered (the common case): the shared tuple, not a thousand fresh ints.
+            delivered=everything if len(delivered) == len(everything) else tuple(sorted(delivered)),
             invalid=tuple(sorted(batch.invalid, key=lambda item: item[0])),
             failed=tuple(sorted(failed)),
             failure=failure,
@@ -323,7 +326,7 @@ class HttpSender:
 
     # --- one subset of the batch ------------------------------------------------------------------
 
-    def _send(self, batch: _Batch, indexes: list[int]) -> str | None:
+    def _send(self, batch: _Batch, indexes: Sequence[int]) -> str | None:
         """Send the events at ``indexes``, retrying within the batch's budget.
 
         Returns TikTok's request id. Raises InvalidEventsError, DestinationDownError,
@@ -367,9 +370,9 @@ class HttpSender:
     def _isolate(
         self,
         batch: _Batch,
-        indexes: list[int],
+        indexes: Sequence[int],
         exc: InvalidEventsError,
-        pending: deque[list[int]],
+        pending: deque[Sequence[int]],
     ) -> bool:
         """Dead-letter the event TikTok named and queue the rest, or queue the halves of a batch
         refused for its size; ``False`` when the named event is not in the request."""
@@ -388,7 +391,7 @@ class HttpSender:
                 exc.info.request_id,
                 exc.info.message,
             )
-            rest = indexes[:at] + indexes[at + 1 :]
+            rest = [*indexes[:at], *indexes[at + 1 :]]
             if rest:
                 pending.appendleft(rest)
             return True
@@ -466,9 +469,15 @@ class HttpSender:
         return request_id
 
 
-def _rest(indexes: list[int], pending: deque[list[int]]) -> list[int]:
+def _rest(indexes: Sequence[int], pending: deque[Sequence[int]]) -> list[int]:
     """``indexes`` and every queued subset, emptying the queue."""
     rest = list(indexes)
     while pending:
         rest.extend(pending.popleft())
     return rest
+
+
+@functools.lru_cache(maxsize=4)
+def _indexes(count: int) -> tuple[int, ...]:
+    """``0 … count-1``, shared by every batch of that size (never changed by anyone)."""
+    return tuple(range(count))
