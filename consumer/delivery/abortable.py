@@ -13,7 +13,6 @@ and close() falls back to waiting for the request timeout.
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import ssl
 import threading
@@ -23,6 +22,8 @@ from typing import Any
 
 import httpcore
 import httpx
+
+from tiktok_capi.consumer.delivery.wire import shut_down
 
 __all__ = ["AbortableBackend", "TrackedStream"]
 
@@ -139,5 +140,4 @@ class AbortableBackend(httpcore.NetworkBackend):
 def _shut_down(stream: TrackedStream) -> None:
     sock = stream.get_extra_info("socket")
     if isinstance(sock, socket.socket):
-        with contextlib.suppress(OSError):  # already closed
-            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        shut_down(sock)

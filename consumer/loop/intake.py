@@ -144,15 +144,13 @@ class Intake:
         blocked: set[PartitionKey] = set()
         topics = [msg.topic() for msg in messages]
         partitions = [msg.partition() for msg in messages]
-        runs: list[tuple[str | None, int | None, int]] = []  # (topic, partition, length)
+        runs: list[tuple[str | None, int | None, int]]  # (topic, partition, length)
         if topics and topics.count(topics[0]) == len(topics):  # one topic: runs by partition
             first = topics[0]
-            runs = [
-                (first, partition, len(list(group))) for partition, group in groupby(partitions)
-            ]
+            runs = [(first, p, len(list(group))) for p, group in groupby(partitions)]
         else:
-            for (topic, partition), group in groupby(zip(topics, partitions, strict=True)):
-                runs.append((topic, partition, len(list(group))))
+            keys = zip(topics, partitions, strict=True)
+            runs = [(t, p, len(list(group))) for (t, p), group in groupby(keys)]
         start = 0
         for topic, partition, length in runs:
             end = start + length
